@@ -1,0 +1,137 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+/*
+ * pm_cfg: prober and reflector configuration, from libconfig files or
+ * command-line flags, checked against one declarative schema.
+ *
+ * Every key is a row of a table (name, type, bounds, default, where it goes,
+ * one line of help), in the manner of Redis' config.c.  Loading a file walks
+ * the table, then reports every problem at once -- unknown keys, wrong types,
+ * out-of-range values, missing required keys, cross-key conflicts -- as
+ * "file:line: message", and the caller exits 2 with nothing started.
+ * Quick-mode flags fill the same structs and go through the same checks
+ * (errors then read "--flag: message").  docs/config.md lists every key.
+ */
+#ifndef PM_CFG_H
+#define PM_CFG_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define PM_CFG_NAME_MAX		64
+#define PM_CFG_PATH_MAX		256
+#define PM_CFG_MAX_TARGETS	1000000
+#define PM_CFG_MAX_FLOWS	1024
+#define PM_CFG_MAX_PORTS	8
+#define PM_CFG_MAX_ALLOW	64
+
+/** One probed target (host order addresses). */
+struct pm_target_cfg {
+	char name[PM_CFG_NAME_MAX];	/**< defaults to the address */
+	uint32_t ip;
+	uint16_t port;			/**< default prober.dst_port (862) */
+	uint16_t flows;			/**< distinct UDP source ports, 1..1024 */
+	uint64_t rate_pps;		/**< probes/s for the whole target */
+	uint16_t size;			/**< STAMP payload bytes: 44, 48..9000 */
+	uint8_t dscp;			/**< 0..63 */
+	uint8_t rsvd;
+	int line;			/**< line in the config file (0: flags) */
+};
+
+struct pm_prober_cfg {
+	char id[PM_CFG_NAME_MAX];	/**< prober name; default hostname */
+	uint32_t src_ip;		/**< required */
+	uint32_t gateway_ip;		/**< next hop; 0: targets are on-link */
+	uint8_t gateway_mac[6];		/**< static next-hop MAC ... */
+	uint8_t have_gateway_mac;	/**< ... used when set (no ARP) */
+	uint8_t clock_synced;		/**< declare the clock UTC-synced (S bit) */
+	uint16_t port_id;		/**< DPDK port index, default 0 */
+	uint16_t src_port_base;		/**< first UDP source port, default 49152 */
+	uint16_t dst_port;		/**< default target port, default 862 */
+	uint16_t rsvd;
+	uint32_t window_ms;		/**< summary window, default 1000 */
+	uint32_t timeout_ms;		/**< loss timeout, default 1000 */
+	uint64_t budget_pps;		/**< global ceiling, default 1000000 */
+	uint64_t budget_mbps;		/**< global ceiling on wire Mbit/s, default 1000 */
+	uint8_t line_rate;		/**< ignore rates, send as fast as the port takes */
+	uint8_t rsvd2[3];
+	uint32_t idle_sleep_us;		/**< sleep after empty polls; 0 = busy-poll */
+	uint32_t duration_s;		/**< 0 = until signalled */
+	uint32_t status_ms;		/**< status line period, default 1000 */
+	uint32_t rx_desc;		/**< default 1024 */
+	uint32_t tx_desc;		/**< default 1024 */
+	uint32_t mbufs;			/**< per port, default 8191 */
+	char sink[16];			/**< "json" */
+	char output[PM_CFG_PATH_MAX];	/**< sink destination, "-" = stdout */
+	struct pm_target_cfg *targets;	/**< malloc'd, ntargets */
+	uint32_t ntargets;
+};
+
+/** An IPv4 prefix for the reflector allowlist. */
+struct pm_prefix {
+	uint32_t addr;
+	uint32_t mask;
+};
+
+struct pm_reflector_cfg {
+	uint32_t ip;			/**< our address (DPDK mode: required) */
+	uint16_t ports[PM_CFG_MAX_PORTS];	/**< UDP ports served, default {862} */
+	uint32_t nports;
+	uint16_t port_id;		/**< DPDK port index, default 0 */
+	uint8_t clock_synced;
+	uint8_t rsvd;
+	struct pm_prefix allow[PM_CFG_MAX_ALLOW];	/**< empty: everyone */
+	uint32_t nallow;
+	uint64_t rate_limit_pps;	/**< per source address; 0 = none */
+	uint32_t threads;		/**< socket mode threads, default 1 */
+	uint32_t idle_sleep_us;		/**< DPDK mode idle backoff, 0 = busy */
+	uint32_t stats_ms;		/**< status line period, 0 = off */
+	uint32_t rx_desc;
+	uint32_t tx_desc;
+	uint32_t mbufs;
+	char listen[PM_CFG_PATH_MAX];	/**< socket mode "IP:PORT" */
+};
+
+/** Collected diagnostics: each line "file:line: message". */
+struct pm_cfg_errs {
+	unsigned int n;
+	size_t len;
+	char buf[8192];
+};
+
+void pm_cfg_errs_init(struct pm_cfg_errs *e);
+/** Add "file:line: message" (line 0: "file: message"). */
+void pm_cfg_err(struct pm_cfg_errs *e, const char *file, int line,
+		const char *fmt, ...) __attribute__((format(printf, 4, 5)));
+
+void pm_prober_cfg_defaults(struct pm_prober_cfg *c);
+/**
+ * Load @path into @c (defaults first).  Returns 0, or -EINVAL with every
+ * problem in @e (nothing half-applied is to be used), or -errno when the
+ * file cannot be read (also in @e).
+ */
+int pm_prober_cfg_load(const char *path, struct pm_prober_cfg *c,
+		       struct pm_cfg_errs *e);
+/** Cross-key checks shared by file and flag modes (@src names the origin). */
+int pm_prober_cfg_check(const struct pm_prober_cfg *c, const char *src,
+			struct pm_cfg_errs *e);
+/** Append a target (flag mode); -ENOMEM or -E2BIG. */
+int pm_prober_cfg_add_target(struct pm_prober_cfg *c,
+			     const struct pm_target_cfg *t);
+void pm_prober_cfg_free(struct pm_prober_cfg *c);
+
+void pm_reflector_cfg_defaults(struct pm_reflector_cfg *c);
+int pm_reflector_cfg_load(const char *path, struct pm_reflector_cfg *c,
+			  struct pm_cfg_errs *e);
+int pm_reflector_cfg_check(const struct pm_reflector_cfg *c, const char *src,
+			   struct pm_cfg_errs *e);
+
+/* Small parsers shared by config files and flags: 0 or -EINVAL. */
+int pm_cfg_parse_ipv4(const char *s, uint32_t *ip);
+/** "IP" or "IP:PORT"; *port untouched when absent. */
+int pm_cfg_parse_ipv4_port(const char *s, uint32_t *ip, uint16_t *port);
+int pm_cfg_parse_mac(const char *s, uint8_t mac[6]);
+int pm_cfg_parse_prefix(const char *s, struct pm_prefix *p);
+/** Format host-order @ip into @buf[16]. */
+const char *pm_cfg_fmt_ipv4(uint32_t ip, char *buf);
+
+#endif /* PM_CFG_H */

@@ -1,0 +1,234 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+/*
+ * pm_wire: the bytes pmesh puts on and reads off the wire.
+ *
+ * STAMP (RFC 8762) unauthenticated test packets with the RFC 8972
+ * Session-Sender Identifier and Extra Padding TLV, carried in UDP/IPv4
+ * inside Ethernet; plus the ARP and ICMP echo frames a DPDK port must
+ * handle itself because no kernel stands behind it.  Everything here works
+ * on plain byte buffers: the DPDK and RDMA engines, the socket reflector and
+ * the fuzz target share one decoder.  No allocation, no logging: parse
+ * functions return a cause code (enum pm_wire_cause) that the caller counts.
+ *
+ * Layouts (offsets in bytes from the start of the UDP payload) are in
+ * docs/wire-format.md.  All multi-byte fields are big-endian on the wire;
+ * the structs below hold host-order values.
+ */
+#ifndef PM_WIRE_H
+#define PM_WIRE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define PM_STAMP_PORT		862	/**< IANA port for STAMP */
+#define PM_STAMP_BASE_LEN	44	/**< unauthenticated base packet */
+#define PM_STAMP_TLV_HDR_LEN	4	/**< flags(1) type(1) length(2) */
+#define PM_STAMP_TLV_PADDING	1	/**< RFC 8972 Extra Padding TLV type */
+#define PM_STAMP_TLV_F_U	0x80	/**< TLV flag: unrecognized */
+#define PM_STAMP_TLV_F_M	0x40	/**< TLV flag: malformed */
+#define PM_STAMP_TLV_F_I	0x20	/**< TLV flag: integrity failed */
+#define PM_STAMP_MAX_PAYLOAD	9000	/**< jumbo: largest UDP payload built */
+
+#define PM_ETH_HLEN		14
+#define PM_IP4_HLEN		20
+#define PM_UDP_HLEN		8
+/** Ethernet + IPv4 (no options) + UDP header bytes in front of STAMP */
+#define PM_PROBE_HDRS_LEN	(PM_ETH_HLEN + PM_IP4_HLEN + PM_UDP_HLEN)
+
+/* Sender fields, offsets in the UDP payload (RFC 8762 4.2.1, RFC 8972 3) */
+#define PM_STAMP_OFF_SEQ	0
+#define PM_STAMP_OFF_TS		4
+#define PM_STAMP_OFF_EE		12
+#define PM_STAMP_OFF_SSID	14
+/* Reflector-only fields (RFC 8762 4.3.1) */
+#define PM_STAMP_OFF_RX_TS	16
+#define PM_STAMP_OFF_S_SEQ	24
+#define PM_STAMP_OFF_S_TS	28
+#define PM_STAMP_OFF_S_EE	36
+#define PM_STAMP_OFF_S_TTL	40
+
+/* Error Estimate (RFC 4656 4.1.2): S | Z | Scale(6) | Multiplier(8) */
+#define PM_EE_S			0x8000	/**< clock synchronized to UTC */
+#define PM_EE_Z			0x4000	/**< timestamp is PTPv2 truncated */
+
+/**
+ * Why a frame was not accepted.  Every non-OK value has a counter in the
+ * prober and the reflector; pm_wire_cause_str() names it for JSON/telemetry.
+ */
+enum pm_wire_cause {
+	PM_WIRE_OK = 0,
+	PM_WIRE_TRUNCATED,	/**< shorter than its headers say */
+	PM_WIRE_NOT_IPV4,	/**< ethertype neither IPv4 nor ARP */
+	PM_WIRE_ARP,		/**< an ARP frame (not an error: dispatch) */
+	PM_WIRE_BAD_IP,		/**< bad version/IHL/total length */
+	PM_WIRE_IP_CSUM,	/**< IPv4 header checksum wrong */
+	PM_WIRE_FRAGMENT,	/**< IPv4 fragment: never reassembled */
+	PM_WIRE_ICMP,		/**< ICMP (not an error: dispatch) */
+	PM_WIRE_NOT_UDP,	/**< other IP protocol */
+	PM_WIRE_BAD_UDP,	/**< UDP length inconsistent */
+	PM_WIRE_UDP_CSUM,	/**< UDP checksum wrong (non-zero and bad) */
+	PM_WIRE_WRONG_PORT,	/**< UDP port we do not serve */
+	PM_WIRE_SHORT_STAMP,	/**< UDP payload < 44 bytes */
+	PM_WIRE_BAD_TLV,	/**< TLV overruns the payload */
+	PM_WIRE_NOT_FOR_US,	/**< destination MAC/IP not ours */
+	PM_WIRE_CAUSE_MAX
+};
+
+/** Host-order view of a received Ethernet/IPv4/UDP frame. */
+struct pm_pkt {
+	uint8_t dmac[6];
+	uint8_t smac[6];
+	uint16_t ethertype;
+	uint16_t vlan;		/**< 0 when untagged */
+	uint32_t sip;		/**< host order */
+	uint32_t dip;
+	uint8_t proto;
+	uint8_t ttl;
+	uint8_t tos;
+	uint16_t sport;
+	uint16_t dport;
+	uint16_t l3_off;	/**< offset of the IPv4 header in the frame */
+	uint16_t l4_off;	/**< offset of the UDP/ICMP header */
+	uint16_t pl_off;	/**< offset of the UDP payload */
+	uint16_t pl_len;	/**< UDP payload length */
+};
+
+/** STAMP Session-Sender test packet (host order). */
+struct pm_stamp_sender {
+	uint32_t seq;
+	uint64_t ts;		/**< t1, wire format (PTP or NTP per ee Z) */
+	uint16_t ee;
+	uint16_t ssid;
+};
+
+/** STAMP Session-Reflector test packet (host order). */
+struct pm_stamp_reflector {
+	uint32_t seq;		/**< reflector's sequence number */
+	uint64_t ts;		/**< t3 */
+	uint16_t ee;
+	uint16_t ssid;
+	uint64_t rx_ts;		/**< t2 */
+	uint32_t s_seq;		/**< sender's sequence number echoed */
+	uint64_t s_ts;		/**< t1 echoed */
+	uint16_t s_ee;
+	uint8_t s_ttl;		/**< TTL/hop limit of the sender's packet */
+};
+
+/** What a probe frame template is built from (host order). */
+struct pm_probe_hdr {
+	uint8_t dmac[6];
+	uint8_t smac[6];
+	uint32_t sip;
+	uint32_t dip;
+	uint16_t sport;
+	uint16_t dport;
+	uint8_t dscp;		/**< 0..63 */
+	uint8_t ttl;		/**< 0 means 64 */
+	uint16_t ssid;
+	uint16_t payload_len;	/**< UDP payload: 44, or >= 48 (padding TLV) */
+};
+
+const char *pm_wire_cause_str(int cause);
+
+/* Timestamps --------------------------------------------------------- */
+
+/** Unix-epoch ns -> PTPv2 truncated (32 bit s, 32 bit ns). */
+uint64_t pm_wire_ptp_from_ns(uint64_t unix_ns);
+/** PTPv2 truncated -> Unix-epoch ns. */
+uint64_t pm_wire_ptp_to_ns(uint64_t ptp);
+/** Unix-epoch ns -> NTP 64-bit (epoch 1900, 32.32 fixed point). */
+uint64_t pm_wire_ntp_from_ns(uint64_t unix_ns);
+/** NTP 64-bit -> Unix-epoch ns. */
+uint64_t pm_wire_ntp_to_ns(uint64_t ntp);
+/** Wire timestamp -> Unix-epoch ns, format taken from the Z bit of @ee. */
+uint64_t pm_wire_ts_to_ns(uint64_t ts, uint16_t ee);
+
+/**
+ * Build an Error Estimate.  @err_ns is the honest error bound of the clock
+ * that took the timestamp; it is rounded up to the next representable value
+ * (multiplier * 2^(scale-32) s).  @synced sets S; @ptp sets Z.
+ */
+uint16_t pm_wire_ee_make(int synced, int ptp, uint64_t err_ns);
+/** Error bound in ns that an Error Estimate states. */
+uint64_t pm_wire_ee_ns(uint16_t ee);
+
+/* Checksums ---------------------------------------------------------- */
+
+/** Internet checksum (RFC 1071) of @len bytes, folded, not inverted. */
+uint32_t pm_wire_csum_partial(const void *buf, size_t len, uint32_t sum);
+uint16_t pm_wire_csum_fold(uint32_t sum);
+/** Recompute the UDP checksum of a well-formed IPv4/UDP frame in place. */
+void pm_wire_udp_csum_set(uint8_t *frame, const struct pm_pkt *pkt);
+
+/* Parsing ------------------------------------------------------------ */
+
+/**
+ * Parse an Ethernet frame of @len bytes down to the UDP payload.
+ * Accepts one 802.1Q tag.  Checks IPv4 header checksum and, when non-zero,
+ * the UDP checksum.  Returns PM_WIRE_OK, PM_WIRE_ARP, PM_WIRE_ICMP or an
+ * error cause; @pkt is filled as far as parsing got.
+ */
+int pm_wire_parse(const uint8_t *frame, uint32_t len, struct pm_pkt *pkt);
+
+/** Decode a Session-Sender packet from a UDP payload (>= 44 bytes). */
+int pm_wire_stamp_sender_decode(const uint8_t *pl, uint32_t len,
+				struct pm_stamp_sender *s);
+/** Decode a Session-Reflector packet from a UDP payload (>= 44 bytes). */
+int pm_wire_stamp_reflector_decode(const uint8_t *pl, uint32_t len,
+				   struct pm_stamp_reflector *r);
+/**
+ * Walk the TLVs after the base packet; PM_WIRE_OK when they tile the
+ * payload exactly, PM_WIRE_BAD_TLV otherwise.  @ntlv gets their count.
+ */
+int pm_wire_stamp_tlv_check(const uint8_t *pl, uint32_t len, unsigned *ntlv);
+
+/* Building ----------------------------------------------------------- */
+
+/**
+ * Write a complete probe frame (Ethernet/IPv4/UDP/STAMP sender, seq 0,
+ * ts 0, plus an Extra Padding TLV when payload_len > 44) into @frame.
+ * IPv4 ID 0 with DF, checksums valid.  Returns the frame length or
+ * -EINVAL (bad payload_len: 45..47 or > PM_STAMP_MAX_PAYLOAD) / -ENOSPC.
+ */
+int pm_wire_probe_build(uint8_t *frame, size_t cap,
+			const struct pm_probe_hdr *h);
+/**
+ * Stamp a frame made by pm_wire_probe_build(): sequence number, t1 (wire
+ * format) and Error Estimate, with an incremental UDP checksum update.
+ * Cheap enough for the data path (touches only the changed words).
+ */
+void pm_wire_probe_stamp(uint8_t *frame, uint32_t seq, uint64_t ts,
+			 uint16_t ee);
+
+/**
+ * Turn a received STAMP sender frame into the reflector's reply, in place
+ * and never longer than the request: swap MAC/IP/ports, TTL 255, write the
+ * reflector fields (stateless: reflector seq = sender seq), t2 = @rx_ts,
+ * t3 = 0 for now, copy TLVs (unknown types get the U flag).  @pkt comes from
+ * pm_wire_parse() on this frame.  Returns 0 or a pm_wire_cause.
+ */
+int pm_wire_stamp_reflect(uint8_t *frame, const struct pm_pkt *pkt,
+			  uint64_t rx_ts, uint16_t ee);
+/** Write t3 into a reply made by pm_wire_stamp_reflect(), fixing the UDP
+ *  checksum incrementally. */
+void pm_wire_stamp_set_tx_ts(uint8_t *frame, const struct pm_pkt *pkt,
+			     uint64_t tx_ts);
+
+/** Build an ARP request (who-has @tip tell @sip). Returns 42. */
+int pm_wire_arp_request(uint8_t *frame, size_t cap, const uint8_t smac[6],
+			uint32_t sip, uint32_t tip);
+/**
+ * Inspect an ARP frame.  Returns 1 and sets *@op, *@sip, @sha when it is an
+ * Ethernet/IPv4 ARP request or reply, 0 otherwise.
+ */
+int pm_wire_arp_parse(const uint8_t *frame, uint32_t len, uint16_t *op,
+		      uint32_t *sip, uint32_t *tip, uint8_t sha[6]);
+/** Turn an ARP request for @mac/@ip into the reply, in place. */
+void pm_wire_arp_reply(uint8_t *frame, const uint8_t mac[6], uint32_t ip);
+/**
+ * Turn an ICMP echo request (parsed by pm_wire_parse) into its reply in
+ * place.  Returns 0, or PM_WIRE_NOT_FOR_US when it is not an echo request.
+ */
+int pm_wire_icmp_echo_reply(uint8_t *frame, const struct pm_pkt *pkt);
+
+#endif /* PM_WIRE_H */
