@@ -2,7 +2,7 @@
 /*
  * pm_record: the per-window, per-flow summary every engine emits.
  *
- * A summary is one or more fixed-size (256-byte) records: part 0 carries the
+ * A summary is one or more fixed-size (512-byte) records: part 0 carries the
  * identity, counts and RTT statistics plus the first histogram buckets;
  * further parts carry only more buckets (a busy flow whose RTTs spread over
  * many buckets).  Fixed size lets a data lcore hand records to the export
@@ -31,7 +31,7 @@
 #include "pm_hist.h"
 
 #define PM_REC_SCHEMA		1	/**< bump on any layout/meaning change */
-#define PM_REC_SIZE		256
+#define PM_REC_SIZE		512
 
 enum pm_rec_kind {
 	PM_REC_SUMMARY = 1,

@@ -156,6 +156,8 @@ uint64_t pm_wire_ee_ns(uint16_t ee);
 
 /** Internet checksum (RFC 1071) of @len bytes, folded, not inverted. */
 uint32_t pm_wire_csum_partial(const void *buf, size_t len, uint32_t sum);
+/** Fold @sum to 16 bits and invert it: the value for a checksum field
+ *  (0 when verifying a buffer that includes its checksum and is intact). */
 uint16_t pm_wire_csum_fold(uint32_t sum);
 /** Recompute the UDP checksum of a well-formed IPv4/UDP frame in place. */
 void pm_wire_udp_csum_set(uint8_t *frame, const struct pm_pkt *pkt);

@@ -1,2 +1,455 @@
 /* SPDX-License-Identifier: BSD-3-Clause */
-/* stub: being written */
+/*
+ * Summary records: building them from a flow's window, checking and
+ * decoding them, and their JSON line.
+ *
+ * A data lcore calls pm_record_build() at the end of each window to pack
+ * the counts and both histograms into fixed-size records (one, or more
+ * when the histograms have many non-empty buckets); the export thread
+ * checks each summary and hands it to a sink, which for JSON calls
+ * pm_record_json().  Everything here runs off the data path except
+ * pm_record_build(), which neither allocates nor makes syscalls.
+ *
+ * The JSON field names are an interface (docs/records.md): change them only
+ * with a schema version bump.
+ */
+#include <errno.h>
+#include <inttypes.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "pm_cfg.h"
+#include "pm_clock.h"
+#include "pm_hist.h"
+#include "pm_record.h"
+
+_Static_assert(sizeof(struct pm_hist_ent) == 8, "record entry layout");
+_Static_assert(PM_REC_ENT0 >= 1 && PM_REC_ENTN > PM_REC_ENT0,
+	       "record entry capacity");
+_Static_assert(PM_REC_F_OWD == 1 << 0 && PM_REC_F_NO_REFL_TS == 1 << 1 &&
+	       PM_REC_F_FINAL == 1 << 2, "flag names in pm_record_json()");
+/* nparts is a uint8_t: even two full dense histograms must fit. */
+_Static_assert(1 + (2 * PM_HIST_NBUCKETS + PM_REC_ENTN - 1) / PM_REC_ENTN
+	       <= 255, "too many parts for a full summary");
+
+uint32_t
+pm_record_id_hash(const char *s)
+{
+	uint32_t h = 2166136261u;
+
+	while (*s != '\0') {
+		h ^= (uint8_t)*s++;
+		h *= 16777619u;
+	}
+	return h;
+}
+
+const char *
+pm_engine_str(int engine)
+{
+	switch (engine) {
+	case PM_ENGINE_DPDK_STAMP:
+		return "dpdk-stamp";
+	case PM_ENGINE_DPDK_ICMP:
+		return "dpdk-icmp";
+	case PM_ENGINE_DPDK_TCP:
+		return "dpdk-tcp";
+	case PM_ENGINE_RDMA_UD:
+		return "rdma-ud";
+	default:
+		return "none";
+	}
+}
+
+unsigned int
+pm_record_nparts(uint32_t rtt_nbuckets, uint32_t refl_nbuckets)
+{
+	uint64_t total = (uint64_t)rtt_nbuckets + refl_nbuckets;
+
+	if (total <= PM_REC_ENT0)
+		return 1;
+	return 1 + (unsigned int)((total - PM_REC_ENT0 + PM_REC_ENTN - 1) /
+				  PM_REC_ENTN);
+}
+
+/* Entries that part @p holds when full, and where its first one sits in
+ * the summary's entry sequence. */
+static uint32_t
+rec_part_cap(unsigned int p)
+{
+	return p == 0 ? PM_REC_ENT0 : PM_REC_ENTN;
+}
+
+static uint32_t
+rec_part_start(unsigned int p)
+{
+	return p == 0 ? 0 : PM_REC_ENT0 + (p - 1) * PM_REC_ENTN;
+}
+
+static struct pm_hist_ent *
+rec_ents(struct pm_record *r)
+{
+	return r->h.part == 0 ? r->p0.ent : r->ent;
+}
+
+static const struct pm_hist_ent *
+rec_ents_c(const struct pm_record *r)
+{
+	return r->h.part == 0 ? r->p0.ent : r->ent;
+}
+
+int
+pm_record_build(struct pm_record *recs, unsigned int max,
+		const struct pm_rec_hdr *hdr, const struct pm_rec_body *body,
+		const struct pm_hist *rtt, const struct pm_hist *refl)
+{
+	uint32_t nr = rtt != NULL ? pm_hist_nonempty(rtt) : 0;
+	uint32_t nf = refl != NULL ? pm_hist_nonempty(refl) : 0;
+	unsigned int np = pm_record_nparts(nr, nf), p;
+
+	if (np > max || np > UINT8_MAX || nr > UINT16_MAX || nf > UINT16_MAX)
+		return -ENOSPC;
+	for (p = 0; p < np; p++) {
+		struct pm_record *r = &recs[p];
+		uint32_t start = rec_part_start(p), cap = rec_part_cap(p);
+		uint32_t left = nr + nf - start, k = 0;
+		struct pm_hist_ent *ent;
+
+		/* Zeroed so reserved bytes and unused entries are
+		 * deterministic on the wire. */
+		memset(r, 0, sizeof(*r));
+		r->h = *hdr;
+		r->h.schema = PM_REC_SCHEMA;
+		r->h.kind = PM_REC_SUMMARY;
+		r->h.part = (uint8_t)p;
+		r->h.nparts = (uint8_t)np;
+		r->nent = (uint16_t)(left < cap ? left : cap);
+		if (p == 0) {
+			r->p0.b = *body;
+			r->p0.b.rtt_nbuckets = (uint16_t)nr;
+			r->p0.b.refl_nbuckets = (uint16_t)nf;
+		}
+		ent = rec_ents(r);
+		/* RTT buckets first, then reflector ones, in one sequence. */
+		if (start < nr)
+			k = pm_hist_export(rtt, start, ent, r->nent);
+		if (k < r->nent)
+			k += pm_hist_export(refl, start + k - nr, ent + k,
+					    r->nent - k);
+		if (k != r->nent)
+			return -EINVAL;	/* histogram changed under us */
+	}
+	return (int)np;
+}
+
+int
+pm_record_check(const struct pm_record *recs, unsigned int n)
+{
+	const struct pm_rec_hdr *h0;
+	uint32_t nr, nf, idx = 0;
+	unsigned int p;
+
+	if (recs == NULL || n == 0)
+		return -EINVAL;
+	h0 = &recs[0].h;
+	for (p = 0; p < n; p++)
+		if (recs[p].h.schema != PM_REC_SCHEMA)
+			return -EPROTONOSUPPORT;
+	if (h0->kind != PM_REC_SUMMARY || h0->part != 0 || h0->nparts != n)
+		return -EINVAL;
+	nr = recs[0].p0.b.rtt_nbuckets;
+	nf = recs[0].p0.b.refl_nbuckets;
+	if (pm_record_nparts(nr, nf) != n)
+		return -EINVAL;
+	for (p = 0; p < n; p++) {
+		const struct pm_record *r = &recs[p];
+		const struct pm_hist_ent *ent = rec_ents_c(r);
+		uint32_t left = nr + nf - rec_part_start(p);
+		uint32_t cap = rec_part_cap(p), i;
+
+		if (r->h.kind != h0->kind || r->h.part != p ||
+		    r->h.nparts != h0->nparts ||
+		    r->h.prober_id != h0->prober_id ||
+		    r->h.lcore != h0->lcore || r->h.seq != h0->seq ||
+		    r->nent != (left < cap ? left : cap))
+			return -EINVAL;
+		/* Buckets ascend within each histogram. */
+		for (i = 0; i < r->nent; i++, idx++) {
+			if (ent[i].bucket >= PM_HIST_NBUCKETS)
+				return -EINVAL;
+			if (idx != 0 && idx != nr) {
+				const struct pm_hist_ent *prev = i > 0 ?
+					&ent[i - 1] :
+					&rec_ents_c(&recs[p - 1])[recs[p - 1].nent - 1];
+
+				if (prev->bucket >= ent[i].bucket)
+					return -EINVAL;
+			}
+		}
+	}
+	return 0;
+}
+
+/* Add the summary's buckets to @rtt and @refl (either may be NULL). */
+static void
+rec_add_buckets(const struct pm_record *recs, unsigned int n,
+		struct pm_hist *rtt, struct pm_hist *refl)
+{
+	uint32_t nr = recs[0].p0.b.rtt_nbuckets, idx = 0, i;
+	unsigned int p;
+
+	for (p = 0; p < n; p++) {
+		const struct pm_hist_ent *ent = rec_ents_c(&recs[p]);
+
+		for (i = 0; i < recs[p].nent; i++, idx++) {
+			struct pm_hist *h = idx < nr ? rtt : refl;
+
+			if (h != NULL)
+				pm_hist_add_bucket(h, ent[i].bucket,
+						   ent[i].count);
+		}
+	}
+}
+
+/* Replace the bucket-derived min/max/sum of @h, which held nothing
+ * before, with the exact figures the summary carries. */
+static void
+rec_exact(struct pm_hist *h, const struct pm_rec_stat *s)
+{
+	if (h->n == 0 || s->min == UINT64_MAX)
+		return;
+	h->min = s->min;
+	h->max = s->max;
+	h->sum = s->sum;
+}
+
+int
+pm_record_hists(const struct pm_record *recs, unsigned int n,
+		struct pm_hist *rtt, struct pm_hist *refl)
+{
+	uint64_t rtt_n0 = rtt->n, refl_n0 = refl->n;
+	int rc;
+
+	rc = pm_record_check(recs, n);
+	if (rc < 0)
+		return rc;
+	rec_add_buckets(recs, n, rtt, refl);
+	/* Exact extremes are better than bucket bounds, but only where they
+	 * cannot undo an earlier merge. */
+	if (rtt_n0 == 0)
+		rec_exact(rtt, &recs[0].p0.b.rtt);
+	if (refl_n0 == 0)
+		rec_exact(refl, &recs[0].p0.b.refl);
+	return 0;
+}
+
+/* ---------------------------------------------------------------------- */
+/* JSON */
+
+struct rec_out {
+	char *buf;
+	size_t cap;
+	size_t len;
+	bool full;
+};
+
+static void
+rec_put(struct rec_out *o, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+
+static void
+rec_put(struct rec_out *o, const char *fmt, ...)
+{
+	va_list ap;
+	int n;
+
+	if (o->full)
+		return;
+	va_start(ap, fmt);
+	n = vsnprintf(o->buf + o->len, o->cap - o->len, fmt, ap);
+	va_end(ap);
+	if (n < 0 || (size_t)n >= o->cap - o->len) {
+		o->full = true;
+		return;
+	}
+	o->len += (size_t)n;
+}
+
+/* A JSON string: quotes, backslashes and control characters escaped. */
+static void
+rec_put_str(struct rec_out *o, const char *s)
+{
+	rec_put(o, "\"");
+	for (; *s != '\0'; s++) {
+		unsigned char c = (unsigned char)*s;
+
+		if (c == '"' || c == '\\')
+			rec_put(o, "\\%c", c);
+		else if (c < 0x20)
+			rec_put(o, "\\u%04x", c);
+		else
+			rec_put(o, "%c", c);
+	}
+	rec_put(o, "\"");
+}
+
+static uint64_t
+rec_mean(const struct pm_rec_stat *s, uint64_t n)
+{
+	uint64_t m;
+
+	if (n == 0)
+		return 0;
+	m = s->sum / n;
+	/* sum also holds samples that overflowed a sparse histogram while
+	 * n counts only bucketed ones: keep the mean plausible. */
+	if (m < s->min)
+		m = s->min;
+	if (m > s->max)
+		m = s->max;
+	return m;
+}
+
+/* {"n":..,"min":..,"mean":..,<quantiles>,"max":..}, or {"n":0}. */
+static void
+rec_put_stats(struct rec_out *o, const char *name, const struct pm_hist *h,
+	      const struct pm_rec_stat *s, bool p90, bool p999)
+{
+	uint64_t n = pm_hist_count(h);
+
+	rec_put(o, ",\"%s\":", name);
+	if (n == 0 || s->min == UINT64_MAX) {
+		rec_put(o, "{\"n\":0}");
+		return;
+	}
+	rec_put(o, "{\"n\":%" PRIu64 ",\"min\":%" PRIu64 ",\"mean\":%" PRIu64
+		",\"p50\":%" PRIu64, n, s->min, rec_mean(s, n),
+		pm_hist_quantile(h, 0.5));
+	if (p90)
+		rec_put(o, ",\"p90\":%" PRIu64, pm_hist_quantile(h, 0.9));
+	rec_put(o, ",\"p99\":%" PRIu64, pm_hist_quantile(h, 0.99));
+	if (p999)
+		rec_put(o, ",\"p999\":%" PRIu64, pm_hist_quantile(h, 0.999));
+	rec_put(o, ",\"max\":%" PRIu64 "}", s->max);
+}
+
+/* Delays without a histogram: {"min":..,"mean":..,"max":..} over @n
+ * samples, or {"n":0}. */
+static void
+rec_put_minmax(struct rec_out *o, const char *name,
+	       const struct pm_rec_stat *s, uint64_t n)
+{
+	rec_put(o, ",\"%s\":", name);
+	if (n == 0 || s->min == UINT64_MAX) {
+		rec_put(o, "{\"n\":0}");
+		return;
+	}
+	rec_put(o, "{\"min\":%" PRIu64 ",\"mean\":%" PRIu64 ",\"max\":%" PRIu64
+		"}", s->min, rec_mean(s, n), s->max);
+}
+
+static void
+rec_put_hist(struct rec_out *o, const char *name,
+	     const struct pm_record *recs, unsigned int n, uint32_t from,
+	     uint32_t count)
+{
+	uint32_t idx = 0, i, k = 0;
+	unsigned int p;
+
+	rec_put(o, ",\"%s\":[", name);
+	for (p = 0; p < n; p++) {
+		const struct pm_hist_ent *ent = rec_ents_c(&recs[p]);
+
+		for (i = 0; i < recs[p].nent; i++, idx++) {
+			if (idx < from || idx >= from + count)
+				continue;
+			rec_put(o, "%s[%u,%u]", k++ ? "," : "", ent[i].bucket,
+				ent[i].count);
+		}
+	}
+	rec_put(o, "]");
+}
+
+int
+pm_record_json(const struct pm_record *recs, unsigned int n,
+	       const char *prober_name, char *buf, size_t cap)
+{
+	uint32_t counts[PM_HIST_NBUCKETS];
+	const struct pm_rec_hdr *h = &recs[0].h;
+	const struct pm_rec_body *b = &recs[0].p0.b;
+	struct rec_out o = { .buf = buf, .cap = cap };
+	struct pm_hist hist;
+	char ip1[16], ip2[16];
+	/* Indexed by bit: PM_REC_F_OWD, _NO_REFL_TS, _FINAL. */
+	static const char *const flag_names[] = { "owd", "no_refl_ts", "final" };
+	unsigned int nflags = 0;
+	uint64_t rtt_n, done;
+	size_t i;
+	int rc;
+
+	if (cap == 0)
+		return -ENOSPC;
+	rc = pm_record_check(recs, n);
+	if (rc < 0)
+		return rc;
+
+	rec_put(&o, "{\"schema\":%u,\"kind\":\"summary\",\"id\":\"%08x-%u-%"
+		PRIu64 "\",\"prober\":", h->schema, h->prober_id, h->lcore,
+		h->seq);
+	rec_put_str(&o, prober_name != NULL ? prober_name : "");
+	rec_put(&o, ",\"lcore\":%u,\"seq\":%" PRIu64 ",\"engine\":\"%s\","
+		"\"window_start_ns\":%" PRIu64 ",\"window_ms\":%u,"
+		"\"target\":%u,\"flow\":%u,\"src\":\"%s\",\"dst\":\"%s\","
+		"\"sport\":%u,\"dport\":%u,\"dscp\":%u,\"size\":%u,"
+		"\"ssid\":%u,", h->lcore, h->seq, pm_engine_str(h->engine),
+		h->window_start_ns, h->window_ms, h->target, h->flow,
+		pm_cfg_fmt_ipv4(h->src, ip1), pm_cfg_fmt_ipv4(h->dst, ip2),
+		h->sport, h->dport, h->dscp, h->size, h->ssid);
+	rec_put(&o, "\"ts_tx\":\"%s\",\"ts_rx\":\"%s\",\"ts_refl\":\"%s\","
+		"\"refl_synced\":%s,\"flags\":[", pm_ts_src_str(h->ts_tx),
+		pm_ts_src_str(h->ts_rx), pm_ts_src_str(h->ts_refl),
+		h->refl_synced ? "true" : "false");
+	for (i = 0; i < sizeof(flag_names) / sizeof(flag_names[0]); i++)
+		if (h->flags & (1u << i))
+			rec_put(&o, "%s\"%s\"", nflags++ ? "," : "",
+				flag_names[i]);
+	done = b->received + b->lost;
+	rec_put(&o, "],\"sent\":%" PRIu64 ",\"received\":%" PRIu64
+		",\"lost\":%" PRIu64 ",\"late\":%" PRIu64 ",\"dup\":%" PRIu64
+		",\"reordered\":%" PRIu64 ",\"unmatched\":%" PRIu64
+		",\"stalled\":%" PRIu64 ",\"loss_ratio\":%.6f", b->sent,
+		b->received, b->lost, b->late, b->dup, b->reordered,
+		b->unmatched, b->stalled,
+		done != 0 ? (double)b->lost / (double)done : 0.0);
+
+	/* Percentiles from the histogram rebuilt densely (off the data
+	 * path: 9 KiB of stack), with the exact extremes. */
+	pm_hist_init_dense(&hist, counts);
+	rec_add_buckets(recs, n, &hist, NULL);
+	rec_exact(&hist, &b->rtt);
+	rtt_n = pm_hist_count(&hist);
+	rec_put_stats(&o, "rtt_ns", &hist, &b->rtt, true, true);
+	rec_put_minmax(&o, "raw_rtt_ns", &b->raw, rtt_n);
+
+	pm_hist_init_dense(&hist, counts);
+	rec_add_buckets(recs, n, NULL, &hist);
+	rec_exact(&hist, &b->refl);
+	rec_put_stats(&o, "refl_delay_ns", &hist, &b->refl, false, false);
+
+	if (h->flags & PM_REC_F_OWD) {
+		rec_put_minmax(&o, "fwd_ns", &b->fwd, rtt_n);
+		rec_put_minmax(&o, "bwd_ns", &b->bwd, rtt_n);
+	}
+	rec_put(&o, ",\"hist_overflow\":%" PRIu64, b->hist_overflow);
+	rec_put_hist(&o, "rtt_hist", recs, n, 0, b->rtt_nbuckets);
+	rec_put_hist(&o, "refl_hist", recs, n, b->rtt_nbuckets,
+		     b->refl_nbuckets);
+	rec_put(&o, "}");
+	if (o.full) {
+		buf[0] = '\0';
+		return -ENOSPC;
+	}
+	return (int)o.len;
+}

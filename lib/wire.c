@@ -1,2 +1,750 @@
 /* SPDX-License-Identifier: BSD-3-Clause */
-/* stub: being written */
+/*
+ * pm_wire: STAMP (RFC 8762/8972) over UDP/IPv4/Ethernet, plus ARP and ICMP
+ * echo, on plain byte buffers.
+ *
+ * This is the one decoder every pmesh engine shares, and it is fed straight
+ * from the network (and from libFuzzer), so every read is bounded by the
+ * length the caller gave, never by a length field in the packet.  Fields
+ * are loaded and stored byte by byte: frames sit at arbitrary alignment in
+ * mbufs and socket buffers, and the compiler turns these helpers into
+ * single loads plus bswap anyway.  Nothing here allocates, logs or keeps
+ * state; failures are reported as enum pm_wire_cause for the caller to
+ * count.  The byte layouts are documented in docs/wire-format.md.
+ */
+#include <errno.h>
+#include <string.h>
+
+#include "pm_wire.h"
+
+#define ETHERTYPE_IPV4	0x0800
+#define ETHERTYPE_ARP	0x0806
+#define ETHERTYPE_VLAN	0x8100
+
+#define IPPROTO_ICMP_	1
+#define IPPROTO_UDP_	17
+
+#define IP4_DF		0x4000
+#define IP4_MF		0x2000
+#define IP4_OFFMASK	0x1fff
+
+#define ICMP_ECHO_REPLY		0
+#define ICMP_ECHO_REQUEST	8
+
+#define ARP_OP_REQUEST	1
+#define ARP_OP_REPLY	2
+#define ARP_LEN		28
+
+#define REFLECT_TTL	255	/* RFC 8762 4.3: lets the sender see hop count */
+#define ICMP_REPLY_TTL	64
+
+/* Seconds from the NTP epoch (1900) to the Unix epoch (1970). */
+#define NTP_UNIX_DELTA	2208988800ULL
+#define NS_PER_S	1000000000ULL
+
+/* Big-endian accessors ------------------------------------------------ */
+
+static inline uint16_t
+get16(const uint8_t *p)
+{
+	return (uint16_t)((p[0] << 8) | p[1]);
+}
+
+static inline uint32_t
+get32(const uint8_t *p)
+{
+	return ((uint32_t)p[0] << 24) | ((uint32_t)p[1] << 16) |
+		((uint32_t)p[2] << 8) | p[3];
+}
+
+static inline uint64_t
+get64(const uint8_t *p)
+{
+	return ((uint64_t)get32(p) << 32) | get32(p + 4);
+}
+
+static inline void
+put16(uint8_t *p, uint16_t v)
+{
+	p[0] = (uint8_t)(v >> 8);
+	p[1] = (uint8_t)v;
+}
+
+static inline void
+put32(uint8_t *p, uint32_t v)
+{
+	p[0] = (uint8_t)(v >> 24);
+	p[1] = (uint8_t)(v >> 16);
+	p[2] = (uint8_t)(v >> 8);
+	p[3] = (uint8_t)v;
+}
+
+static inline void
+put64(uint8_t *p, uint64_t v)
+{
+	put32(p, (uint32_t)(v >> 32));
+	put32(p + 4, (uint32_t)v);
+}
+
+static inline void
+swap_bytes(uint8_t *a, uint8_t *b, size_t n)
+{
+	size_t i;
+	uint8_t t;
+
+	for (i = 0; i < n; i++) {
+		t = a[i];
+		a[i] = b[i];
+		b[i] = t;
+	}
+}
+
+/* Cause names ---------------------------------------------------------- */
+
+/* snake_case because they become JSON keys and telemetry labels. */
+static const char *const cause_names[PM_WIRE_CAUSE_MAX] = {
+	[PM_WIRE_OK] = "ok",
+	[PM_WIRE_TRUNCATED] = "truncated",
+	[PM_WIRE_NOT_IPV4] = "not_ipv4",
+	[PM_WIRE_ARP] = "arp",
+	[PM_WIRE_BAD_IP] = "bad_ip",
+	[PM_WIRE_IP_CSUM] = "ip_csum",
+	[PM_WIRE_FRAGMENT] = "fragment",
+	[PM_WIRE_ICMP] = "icmp",
+	[PM_WIRE_NOT_UDP] = "not_udp",
+	[PM_WIRE_BAD_UDP] = "bad_udp",
+	[PM_WIRE_UDP_CSUM] = "udp_csum",
+	[PM_WIRE_WRONG_PORT] = "wrong_port",
+	[PM_WIRE_SHORT_STAMP] = "short_stamp",
+	[PM_WIRE_BAD_TLV] = "bad_tlv",
+	[PM_WIRE_NOT_FOR_US] = "not_for_us",
+};
+
+const char *
+pm_wire_cause_str(int cause)
+{
+	if (cause < 0 || cause >= PM_WIRE_CAUSE_MAX)
+		return "unknown";
+	return cause_names[cause];
+}
+
+/* Timestamps ----------------------------------------------------------- */
+
+uint64_t
+pm_wire_ptp_from_ns(uint64_t unix_ns)
+{
+	uint64_t s = unix_ns / NS_PER_S;
+	uint64_t ns = unix_ns % NS_PER_S;
+
+	/* The 32-bit seconds field wraps in 2106, as PTP's truncated form does. */
+	return ((s & 0xffffffffULL) << 32) | ns;
+}
+
+uint64_t
+pm_wire_ptp_to_ns(uint64_t ptp)
+{
+	/* The low word may exceed 10^9 in a foreign packet; keep the sum anyway
+	 * (it cannot overflow: 2^32 * 10^9 + 2^32 < 2^64). */
+	return (ptp >> 32) * NS_PER_S + (ptp & 0xffffffffULL);
+}
+
+uint64_t
+pm_wire_ntp_from_ns(uint64_t unix_ns)
+{
+	uint64_t s = unix_ns / NS_PER_S + NTP_UNIX_DELTA;
+	uint64_t ns = unix_ns % NS_PER_S;
+	/* Round to the nearest 2^-32 s so that to_ns(from_ns(x)) == x. */
+	uint64_t frac = ((ns << 32) + NS_PER_S / 2) / NS_PER_S;
+
+	return ((s & 0xffffffffULL) << 32) | frac;
+}
+
+uint64_t
+pm_wire_ntp_to_ns(uint64_t ntp)
+{
+	uint64_t s = ntp >> 32;
+	uint64_t frac = ntp & 0xffffffffULL;
+
+	/*
+	 * NTP era 0 ends in 2036.  Seconds below the 1970 offset cannot be a
+	 * Unix time in era 0, so read them as era 1 (2036..2106) rather than
+	 * as a date before 1970 that a uint64 cannot hold.
+	 */
+	if (s >= NTP_UNIX_DELTA)
+		s -= NTP_UNIX_DELTA;
+	else
+		s += (1ULL << 32) - NTP_UNIX_DELTA;
+	return s * NS_PER_S + ((frac * NS_PER_S + (1ULL << 31)) >> 32);
+}
+
+uint64_t
+pm_wire_ts_to_ns(uint64_t ts, uint16_t ee)
+{
+	if (ee & PM_EE_Z)
+		return pm_wire_ptp_to_ns(ts);
+	return pm_wire_ntp_to_ns(ts);
+}
+
+/*
+ * Error Estimate (RFC 4656 4.1.2): Multiplier * 2^(Scale - 32) seconds.
+ * The bound we state must never be smaller than the real one, so err_ns is
+ * converted to 2^-32 s units rounding up, then the smallest scale whose
+ * multiplier fits in 8 bits is taken; rounding values up to multiples of
+ * 2^scale is monotonic in scale, so that is also the smallest value.
+ */
+uint16_t
+pm_wire_ee_make(int synced, int ptp, uint64_t err_ns)
+{
+	unsigned __int128 units;
+	unsigned __int128 mult;
+	unsigned int scale;
+	uint16_t ee = 0;
+
+	units = (((unsigned __int128)err_ns << 32) + NS_PER_S - 1) / NS_PER_S;
+	for (scale = 0; scale < 63; scale++) {
+		mult = (units + ((unsigned __int128)1 << scale) - 1) >> scale;
+		if (mult <= 255)
+			break;
+	}
+	/* 255 * 2^63 units is ~5.5e11 s, beyond any uint64 of ns: always fits. */
+	mult = (units + ((unsigned __int128)1 << scale) - 1) >> scale;
+	if (mult == 0)
+		mult = 1;	/* RFC 4656: the multiplier MUST NOT be zero */
+	if (synced)
+		ee |= PM_EE_S;
+	if (ptp)
+		ee |= PM_EE_Z;
+	ee |= (uint16_t)(scale << 8);
+	ee |= (uint16_t)mult;
+	return ee;
+}
+
+uint64_t
+pm_wire_ee_ns(uint16_t ee)
+{
+	unsigned int scale = (ee >> 8) & 0x3f;
+	unsigned __int128 units = (unsigned __int128)(ee & 0xff) << scale;
+	unsigned __int128 ns;
+
+	/* Round up: the stated bound is an upper bound. */
+	ns = (units * NS_PER_S + 0xffffffffULL) >> 32;
+	if (ns > UINT64_MAX)
+		return UINT64_MAX;
+	return (uint64_t)ns;
+}
+
+/* Checksums ------------------------------------------------------------ */
+
+/*
+ * Returns the sum folded to 16 bits, so it can be chained as @sum.  An odd
+ * @len is padded with a zero byte: only the last piece of a chain may be odd.
+ */
+uint32_t
+pm_wire_csum_partial(const void *buf, size_t len, uint32_t sum)
+{
+	const uint8_t *p = buf;
+	uint64_t acc = sum;
+
+	while (len >= 2) {
+		acc += get16(p);
+		p += 2;
+		len -= 2;
+	}
+	if (len)
+		acc += (uint32_t)p[0] << 8;
+	/* A 64-bit accumulator cannot overflow for any buffer we handle. */
+	while (acc >> 16)
+		acc = (acc & 0xffff) + (acc >> 16);
+	return (uint32_t)acc;
+}
+
+uint16_t
+pm_wire_csum_fold(uint32_t sum)
+{
+	while (sum >> 16)
+		sum = (sum & 0xffff) + (sum >> 16);
+	return (uint16_t)~sum;
+}
+
+static uint32_t
+ip4_pseudo_sum(const uint8_t *ip, uint16_t l4_len)
+{
+	uint32_t sum;
+
+	/* saddr and daddr are adjacent at offset 12 of the IPv4 header */
+	sum = pm_wire_csum_partial(ip + 12, 8, 0);
+	sum += IPPROTO_UDP_;
+	sum += l4_len;
+	return sum;
+}
+
+static void
+ip4_csum_set(uint8_t *ip, unsigned int hlen)
+{
+	put16(ip + 10, 0);
+	put16(ip + 10, pm_wire_csum_fold(pm_wire_csum_partial(ip, hlen, 0)));
+}
+
+void
+pm_wire_udp_csum_set(uint8_t *frame, const struct pm_pkt *pkt)
+{
+	uint8_t *udp = frame + pkt->l4_off;
+	uint16_t ulen = (uint16_t)(PM_UDP_HLEN + pkt->pl_len);
+	uint32_t sum;
+	uint16_t csum;
+
+	put16(udp + 6, 0);
+	sum = ip4_pseudo_sum(frame + pkt->l3_off, ulen);
+	sum = pm_wire_csum_partial(udp, ulen, sum);
+	csum = pm_wire_csum_fold(sum);
+	/* RFC 768: a computed zero is sent as all ones; zero means "none". */
+	put16(udp + 6, csum ? csum : 0xffff);
+}
+
+/*
+ * RFC 1624 eqn. 3: HC' = ~(~HC + ~m + m'), over the 16-bit words of
+ * [@p, @p + @n) that go from @old to the bytes now at @p.  @p must be at an
+ * even offset from the start of the UDP header.  The 0 -> 0xffff rule makes
+ * the two one's-complement zeros agree with a full recompute.
+ */
+static void
+udp_csum_update(uint8_t *csum_field, const uint8_t *old, const uint8_t *p,
+		size_t n)
+{
+	uint32_t sum = (uint16_t)~get16(csum_field);
+	uint16_t csum;
+	size_t i;
+
+	for (i = 0; i + 1 < n; i += 2) {
+		sum += (uint16_t)~get16(old + i);
+		sum += get16(p + i);
+	}
+	csum = pm_wire_csum_fold(sum);
+	put16(csum_field, csum ? csum : 0xffff);
+}
+
+/* Parsing -------------------------------------------------------------- */
+
+static int
+parse_udp(const uint8_t *frame, const uint8_t *ip, uint32_t l4_len,
+	  struct pm_pkt *pkt)
+{
+	const uint8_t *udp = frame + pkt->l4_off;
+	uint16_t ulen;
+	uint32_t sum;
+
+	if (l4_len < PM_UDP_HLEN)
+		return PM_WIRE_TRUNCATED;
+	pkt->sport = get16(udp);
+	pkt->dport = get16(udp + 2);
+	ulen = get16(udp + 4);
+	/*
+	 * Strict: the UDP length must match what IP carries.  Slack either
+	 * way means a broken or tampered packet, not a probe to answer.
+	 */
+	if (ulen != l4_len)
+		return PM_WIRE_BAD_UDP;
+	pkt->pl_off = (uint16_t)(pkt->l4_off + PM_UDP_HLEN);
+	pkt->pl_len = (uint16_t)(ulen - PM_UDP_HLEN);
+	if (get16(udp + 6) != 0) {
+		sum = ip4_pseudo_sum(ip, ulen);
+		sum = pm_wire_csum_partial(udp, ulen, sum);
+		if (pm_wire_csum_fold(sum) != 0)
+			return PM_WIRE_UDP_CSUM;
+	}
+	return PM_WIRE_OK;
+}
+
+int
+pm_wire_parse(const uint8_t *frame, uint32_t len, struct pm_pkt *pkt)
+{
+	const uint8_t *ip;
+	uint32_t off = PM_ETH_HLEN;
+	uint32_t ihl, tot, frag;
+	uint16_t type;
+
+	memset(pkt, 0, sizeof(*pkt));
+	if (len < PM_ETH_HLEN)
+		return PM_WIRE_TRUNCATED;
+	memcpy(pkt->dmac, frame, 6);
+	memcpy(pkt->smac, frame + 6, 6);
+	type = get16(frame + 12);
+	if (type == ETHERTYPE_VLAN) {
+		if (len < PM_ETH_HLEN + 4)
+			return PM_WIRE_TRUNCATED;
+		pkt->vlan = get16(frame + 14) & 0x0fff;
+		type = get16(frame + 16);
+		off += 4;
+	}
+	pkt->ethertype = type;
+	pkt->l3_off = (uint16_t)off;
+	if (type == ETHERTYPE_ARP)
+		return PM_WIRE_ARP;
+	if (type != ETHERTYPE_IPV4)
+		return PM_WIRE_NOT_IPV4;
+
+	if (len - off < PM_IP4_HLEN)
+		return PM_WIRE_TRUNCATED;
+	ip = frame + off;
+	if ((ip[0] >> 4) != 4)
+		return PM_WIRE_BAD_IP;
+	ihl = (uint32_t)(ip[0] & 0x0f) * 4;
+	if (ihl < PM_IP4_HLEN)
+		return PM_WIRE_BAD_IP;
+	if (len - off < ihl)
+		return PM_WIRE_TRUNCATED;
+	tot = get16(ip + 2);
+	if (tot < ihl)
+		return PM_WIRE_BAD_IP;
+	/* Trailing bytes (Ethernet pads to 60) are ignored: IP says how much. */
+	if (len - off < tot)
+		return PM_WIRE_TRUNCATED;
+	pkt->tos = ip[1];
+	pkt->ttl = ip[8];
+	pkt->proto = ip[9];
+	pkt->sip = get32(ip + 12);
+	pkt->dip = get32(ip + 16);
+	pkt->l4_off = (uint16_t)(off + ihl);
+	if (pm_wire_csum_fold(pm_wire_csum_partial(ip, ihl, 0)) != 0)
+		return PM_WIRE_IP_CSUM;
+	frag = get16(ip + 6);
+	if (frag & (IP4_MF | IP4_OFFMASK))
+		return PM_WIRE_FRAGMENT;
+
+	if (pkt->proto == IPPROTO_ICMP_) {
+		/* For ICMP the "payload" is the whole ICMP message. */
+		pkt->pl_off = pkt->l4_off;
+		pkt->pl_len = (uint16_t)(tot - ihl);
+		return PM_WIRE_ICMP;
+	}
+	if (pkt->proto != IPPROTO_UDP_)
+		return PM_WIRE_NOT_UDP;
+	return parse_udp(frame, ip, tot - ihl, pkt);
+}
+
+int
+pm_wire_stamp_sender_decode(const uint8_t *pl, uint32_t len,
+			    struct pm_stamp_sender *s)
+{
+	if (len < PM_STAMP_BASE_LEN)
+		return PM_WIRE_SHORT_STAMP;
+	s->seq = get32(pl + PM_STAMP_OFF_SEQ);
+	s->ts = get64(pl + PM_STAMP_OFF_TS);
+	s->ee = get16(pl + PM_STAMP_OFF_EE);
+	s->ssid = get16(pl + PM_STAMP_OFF_SSID);
+	return PM_WIRE_OK;
+}
+
+int
+pm_wire_stamp_reflector_decode(const uint8_t *pl, uint32_t len,
+			       struct pm_stamp_reflector *r)
+{
+	if (len < PM_STAMP_BASE_LEN)
+		return PM_WIRE_SHORT_STAMP;
+	r->seq = get32(pl + PM_STAMP_OFF_SEQ);
+	r->ts = get64(pl + PM_STAMP_OFF_TS);
+	r->ee = get16(pl + PM_STAMP_OFF_EE);
+	r->ssid = get16(pl + PM_STAMP_OFF_SSID);
+	r->rx_ts = get64(pl + PM_STAMP_OFF_RX_TS);
+	r->s_seq = get32(pl + PM_STAMP_OFF_S_SEQ);
+	r->s_ts = get64(pl + PM_STAMP_OFF_S_TS);
+	r->s_ee = get16(pl + PM_STAMP_OFF_S_EE);
+	r->s_ttl = pl[PM_STAMP_OFF_S_TTL];
+	return PM_WIRE_OK;
+}
+
+/* A payload shorter than the base packet is PM_WIRE_SHORT_STAMP. */
+int
+pm_wire_stamp_tlv_check(const uint8_t *pl, uint32_t len, unsigned *ntlv)
+{
+	uint32_t off = PM_STAMP_BASE_LEN;
+	unsigned int n = 0;
+	uint32_t vlen;
+
+	if (ntlv != NULL)
+		*ntlv = 0;
+	if (len < PM_STAMP_BASE_LEN)
+		return PM_WIRE_SHORT_STAMP;
+	while (off < len) {
+		if (len - off < PM_STAMP_TLV_HDR_LEN)
+			return PM_WIRE_BAD_TLV;
+		vlen = get16(pl + off + 2);
+		if (len - off - PM_STAMP_TLV_HDR_LEN < vlen)
+			return PM_WIRE_BAD_TLV;
+		off += PM_STAMP_TLV_HDR_LEN + vlen;
+		n++;
+	}
+	if (ntlv != NULL)
+		*ntlv = n;
+	return PM_WIRE_OK;
+}
+
+/* Building ------------------------------------------------------------- */
+
+int
+pm_wire_probe_build(uint8_t *frame, size_t cap, const struct pm_probe_hdr *h)
+{
+	uint32_t pl_len = h->payload_len;
+	uint32_t flen = PM_PROBE_HDRS_LEN + pl_len;
+	uint8_t *ip = frame + PM_ETH_HLEN;
+	uint8_t *udp = ip + PM_IP4_HLEN;
+	uint8_t *pl = udp + PM_UDP_HLEN;
+	struct pm_pkt pkt;
+
+	if (pl_len < PM_STAMP_BASE_LEN ||
+	    (pl_len > PM_STAMP_BASE_LEN &&
+	     pl_len < PM_STAMP_BASE_LEN + PM_STAMP_TLV_HDR_LEN) ||
+	    pl_len > PM_STAMP_MAX_PAYLOAD || h->dscp > 63)
+		return -EINVAL;
+	if (cap < flen)
+		return -ENOSPC;
+	memset(frame, 0, flen);
+
+	memcpy(frame, h->dmac, 6);
+	memcpy(frame + 6, h->smac, 6);
+	put16(frame + 12, ETHERTYPE_IPV4);
+
+	ip[0] = 0x45;
+	ip[1] = (uint8_t)(h->dscp << 2);
+	put16(ip + 2, (uint16_t)(PM_IP4_HLEN + PM_UDP_HLEN + pl_len));
+	/* ID 0 is allowed with DF set (RFC 6864): these are never fragmented. */
+	put16(ip + 4, 0);
+	put16(ip + 6, IP4_DF);
+	ip[8] = h->ttl ? h->ttl : 64;
+	ip[9] = IPPROTO_UDP_;
+	put32(ip + 12, h->sip);
+	put32(ip + 16, h->dip);
+	ip4_csum_set(ip, PM_IP4_HLEN);
+
+	put16(udp, h->sport);
+	put16(udp + 2, h->dport);
+	put16(udp + 4, (uint16_t)(PM_UDP_HLEN + pl_len));
+
+	put16(pl + PM_STAMP_OFF_SSID, h->ssid);
+	if (pl_len > PM_STAMP_BASE_LEN) {
+		/* Extra Padding TLV (RFC 8972 4.2) fills the rest; value zeros. */
+		pl[PM_STAMP_BASE_LEN] = 0;
+		pl[PM_STAMP_BASE_LEN + 1] = PM_STAMP_TLV_PADDING;
+		put16(pl + PM_STAMP_BASE_LEN + 2, (uint16_t)(pl_len -
+		      PM_STAMP_BASE_LEN - PM_STAMP_TLV_HDR_LEN));
+	}
+
+	memset(&pkt, 0, sizeof(pkt));
+	pkt.l3_off = PM_ETH_HLEN;
+	pkt.l4_off = PM_ETH_HLEN + PM_IP4_HLEN;
+	pkt.pl_off = PM_PROBE_HDRS_LEN;
+	pkt.pl_len = (uint16_t)pl_len;
+	pm_wire_udp_csum_set(frame, &pkt);
+	return (int)flen;
+}
+
+void
+pm_wire_probe_stamp(uint8_t *frame, uint32_t seq, uint64_t ts, uint16_t ee)
+{
+	uint8_t *pl = frame + PM_PROBE_HDRS_LEN;
+	uint8_t old[PM_STAMP_OFF_EE + 2];
+
+	/* seq, ts and ee are contiguous: 14 bytes, 7 words, one update. */
+	memcpy(old, pl, sizeof(old));
+	put32(pl + PM_STAMP_OFF_SEQ, seq);
+	put64(pl + PM_STAMP_OFF_TS, ts);
+	put16(pl + PM_STAMP_OFF_EE, ee);
+	udp_csum_update(frame + PM_ETH_HLEN + PM_IP4_HLEN + 6, old, pl,
+			sizeof(old));
+}
+
+int
+pm_wire_stamp_reflect(uint8_t *frame, const struct pm_pkt *pkt,
+		      uint64_t rx_ts, uint16_t ee)
+{
+	uint8_t *pl = frame + pkt->pl_off;
+	uint8_t *ip = frame + pkt->l3_off;
+	uint8_t *udp = frame + pkt->l4_off;
+	struct pm_stamp_sender s;
+	uint32_t off;
+	int rc;
+
+	rc = pm_wire_stamp_sender_decode(pl, pkt->pl_len, &s);
+	if (rc != PM_WIRE_OK)
+		return rc;
+	/*
+	 * TWAMP-Light senders pad with arbitrary bytes that need not form
+	 * TLVs: such a request is still answered (any STAMP sender is), its
+	 * extra bytes returned as they came, the first bad TLV marked M.
+	 */
+
+	/*
+	 * The reflector fields overlap the sender's (seq, ts, ee at the same
+	 * offsets, its MBZ area behind), so the sender's values were decoded
+	 * into @s above and are written back from there.
+	 */
+	put32(pl + PM_STAMP_OFF_SEQ, s.seq);	/* stateless: echo the seq */
+	put64(pl + PM_STAMP_OFF_TS, 0);		/* t3: set_tx_ts() */
+	put16(pl + PM_STAMP_OFF_EE, ee);
+	put16(pl + PM_STAMP_OFF_SSID, s.ssid);
+	put64(pl + PM_STAMP_OFF_RX_TS, rx_ts);
+	put32(pl + PM_STAMP_OFF_S_SEQ, s.seq);
+	put64(pl + PM_STAMP_OFF_S_TS, s.ts);
+	put16(pl + PM_STAMP_OFF_S_EE, s.ee);
+	put16(pl + PM_STAMP_OFF_S_EE + 2, 0);
+	pl[PM_STAMP_OFF_S_TTL] = pkt->ttl;
+	memset(pl + PM_STAMP_OFF_S_TTL + 1, 0, 3);
+
+	/* RFC 8972 4: TLVs we do not implement are returned with U set, a
+	 * malformed one with M set (and nothing after it is interpreted). */
+	for (off = PM_STAMP_BASE_LEN; off < pkt->pl_len;
+	     off += PM_STAMP_TLV_HDR_LEN + get16(pl + off + 2)) {
+		if (pkt->pl_len - off < PM_STAMP_TLV_HDR_LEN ||
+		    pkt->pl_len - off - PM_STAMP_TLV_HDR_LEN < get16(pl + off + 2)) {
+			pl[off] |= PM_STAMP_TLV_F_M;
+			break;
+		}
+		if (pl[off + 1] != PM_STAMP_TLV_PADDING)
+			pl[off] |= PM_STAMP_TLV_F_U;
+	}
+
+	swap_bytes(frame, frame + 6, 6);
+	swap_bytes(ip + 12, ip + 16, 4);
+	swap_bytes(udp, udp + 2, 2);
+	ip[8] = REFLECT_TTL;
+	ip4_csum_set(ip, pkt->l4_off - pkt->l3_off);
+	pm_wire_udp_csum_set(frame, pkt);
+	return PM_WIRE_OK;
+}
+
+void
+pm_wire_stamp_set_tx_ts(uint8_t *frame, const struct pm_pkt *pkt,
+			uint64_t tx_ts)
+{
+	uint8_t *ts = frame + pkt->pl_off + PM_STAMP_OFF_TS;
+	uint8_t *csum = frame + pkt->l4_off + 6;
+	uint8_t old[8];
+
+	memcpy(old, ts, sizeof(old));
+	put64(ts, tx_ts);
+	/* A zero checksum means "none" (only if someone else built the reply):
+	 * keep it that way rather than invent one from a wrong base. */
+	if (get16(csum) != 0)
+		udp_csum_update(csum, old, ts, sizeof(old));
+}
+
+/* ARP and ICMP --------------------------------------------------------- */
+
+int
+pm_wire_arp_request(uint8_t *frame, size_t cap, const uint8_t smac[6],
+		    uint32_t sip, uint32_t tip)
+{
+	uint8_t *arp = frame + PM_ETH_HLEN;
+
+	if (cap < PM_ETH_HLEN + ARP_LEN)
+		return -ENOSPC;
+	memset(frame, 0xff, 6);
+	memcpy(frame + 6, smac, 6);
+	put16(frame + 12, ETHERTYPE_ARP);
+	put16(arp, 1);			/* Ethernet */
+	put16(arp + 2, ETHERTYPE_IPV4);
+	arp[4] = 6;
+	arp[5] = 4;
+	put16(arp + 6, ARP_OP_REQUEST);
+	memcpy(arp + 8, smac, 6);
+	put32(arp + 14, sip);
+	memset(arp + 18, 0, 6);
+	put32(arp + 24, tip);
+	return PM_ETH_HLEN + ARP_LEN;
+}
+
+/* Offset of the ARP body, or 0 when the frame is not one we handle. */
+static uint32_t
+arp_offset(const uint8_t *frame, uint32_t len)
+{
+	uint32_t off = PM_ETH_HLEN;
+	uint16_t type;
+
+	if (len < PM_ETH_HLEN)
+		return 0;
+	type = get16(frame + 12);
+	if (type == ETHERTYPE_VLAN) {
+		if (len < PM_ETH_HLEN + 4)
+			return 0;
+		type = get16(frame + 16);
+		off += 4;
+	}
+	if (type != ETHERTYPE_ARP || len - off < ARP_LEN)
+		return 0;
+	return off;
+}
+
+int
+pm_wire_arp_parse(const uint8_t *frame, uint32_t len, uint16_t *op,
+		  uint32_t *sip, uint32_t *tip, uint8_t sha[6])
+{
+	uint32_t off = arp_offset(frame, len);
+	const uint8_t *arp = frame + off;
+	uint16_t o;
+
+	if (off == 0)
+		return 0;
+	if (get16(arp) != 1 || get16(arp + 2) != ETHERTYPE_IPV4 ||
+	    arp[4] != 6 || arp[5] != 4)
+		return 0;
+	o = get16(arp + 6);
+	if (o != ARP_OP_REQUEST && o != ARP_OP_REPLY)
+		return 0;
+	if (op != NULL)
+		*op = o;
+	if (sha != NULL)
+		memcpy(sha, arp + 8, 6);
+	if (sip != NULL)
+		*sip = get32(arp + 14);
+	if (tip != NULL)
+		*tip = get32(arp + 24);
+	return 1;
+}
+
+/* The caller has had pm_wire_arp_parse() accept this frame. */
+void
+pm_wire_arp_reply(uint8_t *frame, const uint8_t mac[6], uint32_t ip)
+{
+	uint32_t off = get16(frame + 12) == ETHERTYPE_VLAN ?
+		PM_ETH_HLEN + 4 : PM_ETH_HLEN;
+	uint8_t *arp = frame + off;
+
+	/* Requester's addresses become the target ones, ours the sender's. */
+	memcpy(arp + 18, arp + 8, 10);	/* tha, tpa <- sha, spa */
+	memcpy(arp + 8, mac, 6);
+	put32(arp + 14, ip);
+	put16(arp + 6, ARP_OP_REPLY);
+	memcpy(frame, arp + 18, 6);
+	memcpy(frame + 6, mac, 6);
+}
+
+int
+pm_wire_icmp_echo_reply(uint8_t *frame, const struct pm_pkt *pkt)
+{
+	uint8_t *ip = frame + pkt->l3_off;
+	uint8_t *icmp = frame + pkt->l4_off;
+	uint16_t old, sumfield;
+	uint32_t sum;
+
+	if (pkt->proto != IPPROTO_ICMP_ || pkt->pl_len < 8 ||
+	    icmp[0] != ICMP_ECHO_REQUEST || icmp[1] != 0)
+		return PM_WIRE_NOT_FOR_US;
+	/*
+	 * Only the type word changes, so update the checksum incrementally:
+	 * a request that arrived corrupted yields a reply that is still
+	 * corrupted, and the pinger sees it, instead of us laundering it.
+	 */
+	old = get16(icmp);
+	icmp[0] = ICMP_ECHO_REPLY;
+	sumfield = get16(icmp + 2);
+	sum = (uint16_t)~sumfield;
+	sum += (uint16_t)~old;
+	sum += get16(icmp);
+	put16(icmp + 2, pm_wire_csum_fold(sum));
+
+	swap_bytes(frame, frame + 6, 6);
+	swap_bytes(ip + 12, ip + 16, 4);
+	ip[8] = ICMP_REPLY_TTL;
+	ip4_csum_set(ip, pkt->l4_off - pkt->l3_off);
+	return PM_WIRE_OK;
+}
