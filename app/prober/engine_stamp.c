@@ -1,2 +1,946 @@
 /* SPDX-License-Identifier: BSD-3-Clause */
-/* stub: being written */
+/*
+ * engine_stamp.c: the DPDK STAMP engine, one poll-mode loop per probe lcore.
+ *
+ * Each probe lcore owns one RX/TX queue pair and a disjoint set of flows (a
+ * flow = target + UDP source port).  Its loop, with no locks, allocation,
+ * logging or syscalls (unless idle_sleep_us asks for sleeping when idle):
+ *   1. pace: pop every flow whose next send time has come from a min-heap,
+ *      take tokens from this lcore's share of the global budget (packets and
+ *      wire bytes), claim a sequence number from the flow's tracker;
+ *   2. build each probe from the flow's prebuilt frame head, read the TSC
+ *      once just before rte_eth_tx_burst, write t1 into every probe of the
+ *      burst (or, where the NIC offers send-on-timestamp, schedule them);
+ *      probes the queue refuses are kept and retried (restamped) first;
+ *   3. rx_burst, t4 from the NIC dynfield or the TSC, parse, answer ARP and
+ *      ICMP echo for our address, match STAMP replies to flows through a
+ *      hash of (peer address, peer port, our port), check the reply echoes
+ *      our t1, account it in the tracker and the window's histograms;
+ *   4. sweep a few flows: declare lost what timed out, close windows.
+ * Replies that land on another lcore's queue (no RSS steering) go to the
+ * owning lcore through a per-pair SPSC ring; the owner is encoded in the low
+ * bits of the source port (sport = base + flow * stride + lcore index).
+ * Window close builds the summary records and enqueues them in one bulk
+ * operation on this lcore's SPSC ring to the export thread.
+ */
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+
+#include <rte_branch_prediction.h>
+#include <rte_cycles.h>
+#include <rte_errno.h>
+#include <rte_ethdev.h>
+#include <rte_hash.h>
+#include <rte_jhash.h>
+#include <rte_lcore.h>
+#include <rte_malloc.h>
+#include <rte_mbuf.h>
+#include <rte_ring.h>
+#include <rte_ring_elem.h>
+
+#include "pm_prober.h"
+
+/* Key of the per-lcore flow table: a reply's source address and port and
+ * destination port (our source port). */
+struct pm_fkey {
+	uint32_t ip;
+	uint16_t port;
+	uint16_t sport;
+};
+
+static struct rte_ring *pm_xring[PM_MAX_LCORES][PM_MAX_LCORES];	/* [to][from] */
+/* mbuf dynfield carrying the rx_burst TSC with a dispatched reply */
+static int pm_t4_off = -1;
+
+/* Wire bytes a frame occupies: preamble+SFD 8, FCS 4, IFG 12. */
+#define PM_WIRE_OVERHEAD	24
+
+static inline uint16_t
+pm_probe_ee(const struct pm_prober *p)
+{
+	return pm_wire_ee_make(p->cfg.clock_synced, 1, pm_tsc.err_ns);
+}
+
+/* ---- pacing heap (min on next_tsc) ---- */
+
+static inline int
+pm_heap_less(const struct pm_lcore *lc, uint32_t a, uint32_t b)
+{
+	return lc->flows[lc->heap[a]].next_tsc < lc->flows[lc->heap[b]].next_tsc;
+}
+
+static inline void
+pm_heap_swap(struct pm_lcore *lc, uint32_t a, uint32_t b)
+{
+	uint32_t t = lc->heap[a];
+
+	lc->heap[a] = lc->heap[b];
+	lc->heap[b] = t;
+}
+
+static void
+pm_heap_down(struct pm_lcore *lc, uint32_t i)
+{
+	uint32_t l, r, m;
+
+	for (;;) {
+		l = 2 * i + 1;
+		r = l + 1;
+		m = i;
+		if (l < lc->heap_n && pm_heap_less(lc, l, m))
+			m = l;
+		if (r < lc->heap_n && pm_heap_less(lc, r, m))
+			m = r;
+		if (m == i)
+			return;
+		pm_heap_swap(lc, i, m);
+		i = m;
+	}
+}
+
+static void
+pm_heap_build(struct pm_lcore *lc)
+{
+	uint32_t i;
+
+	lc->heap_n = lc->nflows;
+	for (i = 0; i < lc->nflows; i++)
+		lc->heap[i] = i;
+	for (i = lc->heap_n / 2; i-- > 0;)
+		pm_heap_down(lc, i);
+}
+
+/* ---- windows and records ---- */
+
+static inline void
+pm_stat_add(struct pm_rec_stat *s, uint64_t v)
+{
+	if (v < s->min)
+		s->min = v;
+	if (v > s->max)
+		s->max = v;
+	s->sum += v;
+}
+
+static inline void
+pm_stat_reset(struct pm_rec_stat *s)
+{
+	s->min = UINT64_MAX;
+	s->max = 0;
+	s->sum = 0;
+}
+
+static void
+pm_flow_close(struct pm_lcore *lc, struct pm_flow *f, uint16_t flags)
+{
+	const struct pm_prober *p = &pm_g;
+	const struct pm_target_cfg *t = &p->cfg.targets[f->target];
+	struct pm_track_counts c;
+	struct pm_rec_hdr h;
+	struct pm_rec_body b;
+	int n;
+
+	pm_track_counts_take(&f->trk, &c);
+	if (c.sent == 0 && c.received == 0 && c.lost == 0 && c.late == 0 &&
+	    c.dup == 0 && c.unmatched == 0 && c.stalled == 0)
+		goto reset;
+
+	memset(&h, 0, sizeof(h));
+	h.schema = PM_REC_SCHEMA;
+	h.kind = PM_REC_SUMMARY;
+	h.engine = PM_ENGINE_DPDK_STAMP;
+	h.flags = f->rflags | flags;
+	h.prober_id = p->prober_id;
+	h.lcore = (uint16_t)lc->lcore_id;
+	h.seq = lc->rec_seq;
+	h.window_start_ns = f->win * (uint64_t)p->cfg.window_ms * 1000000ULL;
+	h.window_ms = p->cfg.window_ms;
+	h.target = f->target;
+	h.flow = f->fidx;
+	h.af = 4;
+	h.proto = 17;
+	h.dscp = t->dscp;
+	h.ts_tx = p->port.ts.tx_sched ? PM_TS_NIC_SCHED : PM_TS_TSC;
+	h.ts_rx = f->ts_rx ? f->ts_rx : (p->port.ts.rx_hw ? PM_TS_NIC : PM_TS_TSC);
+	h.ts_refl = (f->rflags & PM_REC_F_NO_REFL_TS) && f->refl.n == 0 ?
+		    PM_TS_NONE : PM_TS_REMOTE;
+	h.refl_synced = f->refl_synced;
+	h.src = p->cfg.src_ip;
+	h.dst = t->ip;
+	h.sport = f->sport;
+	h.dport = t->port;
+	h.ssid = f->ssid;
+	h.size = t->size;
+
+	memset(&b, 0, sizeof(b));
+	b.sent = c.sent;
+	b.received = c.received;
+	b.lost = c.lost;
+	b.late = c.late;
+	b.dup = c.dup;
+	b.reordered = c.reordered;
+	b.unmatched = c.unmatched;
+	b.stalled = c.stalled;
+	b.rtt.min = f->rtt.min;
+	b.rtt.max = f->rtt.max;
+	b.rtt.sum = f->rtt.sum;
+	b.refl.min = f->refl.min;
+	b.refl.max = f->refl.max;
+	b.refl.sum = f->refl.sum;
+	b.raw = f->raw;
+	b.fwd = f->fwd;
+	b.bwd = f->bwd;
+	b.hist_overflow = f->rtt.overflow + f->refl.overflow;
+
+	n = pm_record_build(lc->recbuf, PM_REC_MAX_PARTS, &h, &b, &f->rtt, &f->refl);
+	if (n > 0 && rte_ring_enqueue_bulk_elem(lc->rec_ring, lc->recbuf,
+						sizeof(struct pm_record),
+						(unsigned int)n, NULL) == (unsigned int)n) {
+		PM_INC(lc, summaries, 1);
+		lc->rec_seq++;
+	} else {
+		PM_INC(lc, summaries_dropped, 1);
+	}
+reset:
+	pm_hist_reset(&f->rtt);
+	pm_hist_reset(&f->refl);
+	pm_stat_reset(&f->raw);
+	pm_stat_reset(&f->fwd);
+	pm_stat_reset(&f->bwd);
+	f->rflags = 0;
+	f->win = lc->win;
+}
+
+static inline void
+pm_flow_roll(struct pm_lcore *lc, struct pm_flow *f)
+{
+	if (unlikely(f->win != lc->win))
+		pm_flow_close(lc, f, 0);
+}
+
+/* ---- TX ---- */
+
+static inline void
+pm_tb_refill(struct pm_lcore *lc, uint64_t now)
+{
+	uint64_t dt = now - lc->tb_last;
+
+	lc->tb_last = now;
+	if (dt > pm_tsc.hz)
+		dt = pm_tsc.hz;
+	lc->tb_pkts += dt * lc->tb_pps;
+	if (lc->tb_pkts > lc->tb_max_pkts)
+		lc->tb_pkts = lc->tb_max_pkts;
+	lc->tb_bytes += dt * lc->tb_Bps;
+	if (lc->tb_bytes > lc->tb_max_bytes)
+		lc->tb_bytes = lc->tb_max_bytes;
+}
+
+/* Write t1 into each built probe and hand the burst to the NIC; whatever
+ * it refuses stays pending and is restamped next time. */
+static void
+pm_tx_flush(struct pm_lcore *lc, struct rte_mbuf **m, uint16_t n)
+{
+	const struct pm_prober *p = &pm_g;
+	uint64_t t1, ts, bytes = 0, sched = 0;
+	uint16_t ee = pm_probe_ee(p), i, sent;
+	struct pm_flow *f;
+
+	t1 = rte_rdtsc();
+	if (p->port.ts.tx_sched) {
+		/* The NIC sends the burst at t1 = now + lead: t1 is exact. */
+		t1 += pm_g.sched_lead_ticks;
+		sched = pm_port_nic_ticks(&p->port.ts, pm_tclock_ns(&pm_tsc, t1));
+	}
+	ts = pm_wire_ptp_from_ns(pm_tclock_ns(&pm_tsc, t1));
+	for (i = 0; i < n; i++) {
+		f = &lc->flows[lc->pend_flow[i]];
+		pm_wire_probe_stamp(rte_pktmbuf_mtod(m[i], uint8_t *), lc->pend_seq[i],
+				    ts, ee);
+		f->trk.slot[lc->pend_seq[i] & f->trk.mask].t1 = t1;
+		if (p->port.ts.tx_sched) {
+			*RTE_MBUF_DYNFIELD(m[i], p->port.ts.tx_off, uint64_t *) = sched;
+			m[i]->ol_flags |= p->port.ts.tx_flag;
+		}
+	}
+	sent = rte_eth_tx_burst(p->port.port_id, lc->queue, m, n);
+	for (i = 0; i < sent; i++)
+		bytes += m[i]->pkt_len;
+	PM_INC(lc, tx_pkts, sent);
+	PM_INC(lc, tx_bytes, bytes);
+	if (sent < n) {
+		PM_INC(lc, tx_full, 1);
+		for (i = sent; i < n; i++) {
+			lc->pend[i - sent] = m[i];
+			lc->pend_flow[i - sent] = lc->pend_flow[i];
+			lc->pend_seq[i - sent] = lc->pend_seq[i];
+		}
+	}
+	lc->npend = n - sent;
+}
+
+static uint16_t
+pm_tx(struct pm_lcore *lc, uint64_t now)
+{
+	const struct pm_prober *p = &pm_g;
+	struct rte_mbuf *m[PM_BURST];
+	uint64_t pkt_cost = pm_tsc.hz, byte_cost;
+	uint16_t n = 0, len;
+	struct pm_flow *f;
+	uint32_t fi;
+	int64_t seq;
+	uint8_t *d;
+
+	if (lc->npend) {
+		memcpy(m, lc->pend, lc->npend * sizeof(m[0]));
+		n = lc->npend;
+		pm_tx_flush(lc, m, n);
+		return n;
+	}
+	if (lc->heap_n == 0 || lc->flows[lc->heap[0]].next_tsc > now)
+		return 0;
+	pm_tb_refill(lc, now);
+	if (rte_pktmbuf_alloc_bulk(p->mp, m, PM_BURST) != 0) {
+		PM_INC(lc, no_mbuf, 1);
+		return 0;
+	}
+	while (n < PM_BURST && lc->flows[lc->heap[0]].next_tsc <= now) {
+		fi = lc->heap[0];
+		f = &lc->flows[fi];
+		len = p->trt[f->target].frame_len;
+		byte_cost = pm_tsc.hz * (uint64_t)(len + PM_WIRE_OVERHEAD);
+		if (lc->tb_pkts < pkt_cost || lc->tb_bytes < byte_cost) {
+			PM_INC(lc, budget_held, 1);
+			break;
+		}
+		pm_flow_roll(lc, f);
+		seq = pm_track_send(&f->trk, now);
+		if (seq < 0) {
+			/* In-flight ring full: hold this flow back a little. */
+			PM_INC(lc, stalled, 1);
+			f->next_tsc = now + (f->period ? f->period : pm_tsc.hz / 100000);
+			pm_heap_down(lc, 0);
+			continue;
+		}
+		lc->tb_pkts -= pkt_cost;
+		lc->tb_bytes -= byte_cost;
+		d = rte_pktmbuf_mtod(m[n], uint8_t *);
+		rte_memcpy(d, f->head, f->head_len);
+		if (len > f->head_len)
+			memset(d + f->head_len, 0, len - f->head_len);
+		m[n]->data_len = len;
+		m[n]->pkt_len = len;
+		lc->pend_flow[n] = fi;
+		lc->pend_seq[n] = (uint32_t)seq;
+		n++;
+		/* No catch-up bursts after a stall: at most a few periods. */
+		f->next_tsc += f->period;
+		if (f->next_tsc + 4 * f->period < now)
+			f->next_tsc = now;
+		pm_heap_down(lc, 0);
+	}
+	if (n < PM_BURST)
+		rte_pktmbuf_free_bulk(&m[n], PM_BURST - n);
+	if (n)
+		pm_tx_flush(lc, m, n);
+	return n;
+}
+
+/* ---- RX ---- */
+
+static void
+pm_reply(struct pm_lcore *lc, struct rte_mbuf *m, const struct pm_pkt *pkt,
+	 uint64_t t4_tsc)
+{
+	const struct pm_prober *p = &pm_g;
+	const uint8_t *d = rte_pktmbuf_mtod(m, const uint8_t *);
+	struct pm_stamp_reflector r;
+	struct pm_track_slot *s;
+	struct pm_fkey key;
+	struct pm_flow *f;
+	uint64_t t1, t1ns, t2, t3, t4, raw, net, refl;
+	void *data;
+	int rc;
+	uint8_t src;
+
+	rc = pm_wire_stamp_reflector_decode(d + pkt->pl_off, pkt->pl_len, &r);
+	if (rc != PM_WIRE_OK) {
+		PM_INC(lc, cause[rc < PM_WIRE_CAUSE_MAX ? rc : 0], 1);
+		return;
+	}
+	key.ip = pkt->sip;
+	key.port = pkt->sport;
+	key.sport = pkt->dport;
+	if (rte_hash_lookup_data(lc->ftab, &key, &data) < 0) {
+		PM_INC(lc, unknown_flow, 1);
+		return;
+	}
+	f = &lc->flows[(uintptr_t)data];
+	pm_flow_roll(lc, f);
+	/* Trust a reply only if it echoes the t1 we wrote for that seq. */
+	s = &f->trk.slot[r.s_seq & f->trk.mask];
+	if (s->seq == r.s_seq && s->state == PM_SLOT_OUTSTANDING &&
+	    r.s_ts != pm_wire_ptp_from_ns(pm_tclock_ns(&pm_tsc, s->t1))) {
+		PM_INC(lc, bad_echo, 1);
+		return;
+	}
+	switch (pm_track_reply(&f->trk, r.s_seq, &t1)) {
+	case PM_TRK_REORDERED:
+		PM_INC(lc, reordered, 1);
+		/* fall through */
+	case PM_TRK_RECEIVED:
+		break;
+	case PM_TRK_DUP:
+		PM_INC(lc, dup, 1);
+		return;
+	case PM_TRK_LATE:
+		PM_INC(lc, late, 1);
+		return;
+	default:
+		PM_INC(lc, unmatched, 1);
+		return;
+	}
+	PM_INC(lc, replies, 1);
+	t4 = pm_port_rx_ns(&p->port.ts, m, t4_tsc, &src);
+	f->ts_rx = src;
+	t1ns = pm_tclock_ns(&pm_tsc, t1);
+	raw = t4 > t1ns ? t4 - t1ns : 0;
+	pm_stat_add(&f->raw, raw);
+	net = raw;
+	if (r.rx_ts == 0 || r.ts == 0) {
+		f->rflags |= PM_REC_F_NO_REFL_TS;
+	} else {
+		t2 = pm_wire_ts_to_ns(r.rx_ts, r.ee);
+		t3 = pm_wire_ts_to_ns(r.ts, r.ee);
+		if (t3 < t2 || t3 - t2 > raw) {
+			PM_INC(lc, refl_anomaly, 1);
+			f->rflags |= PM_REC_F_NO_REFL_TS;
+		} else {
+			refl = t3 - t2;
+			net = raw - refl;
+			pm_hist_add(&f->refl, refl);
+			f->refl_synced = !!(r.ee & PM_EE_S);
+			if (p->cfg.clock_synced && (r.ee & PM_EE_S) &&
+			    t2 >= t1ns && t4 >= t3) {
+				pm_stat_add(&f->fwd, t2 - t1ns);
+				pm_stat_add(&f->bwd, t4 - t3);
+				f->rflags |= PM_REC_F_OWD;
+			}
+		}
+	}
+	pm_hist_add(&f->rtt, net);
+	pm_hist_add(&lc->st_hist[lc->st_cur], net);
+}
+
+static inline int
+pm_owner(const struct pm_prober *p, uint16_t dport)
+{
+	uint16_t off = dport - p->cfg.src_port_base;
+
+	if (dport < p->cfg.src_port_base)
+		return -1;
+	return off & (p->sport_stride - 1);
+}
+
+static void
+pm_tx_one(struct pm_lcore *lc, struct rte_mbuf *m)
+{
+	if (rte_eth_tx_burst(pm_g.port.port_id, lc->queue, &m, 1) != 1)
+		rte_pktmbuf_free(m);
+}
+
+/* Returns 1 when the mbuf was consumed (sent or handed over). */
+static int
+pm_rx_one(struct pm_lcore *lc, struct rte_mbuf *m, uint64_t t4_tsc, int local)
+{
+	const struct pm_prober *p = &pm_g;
+	uint8_t *d = rte_pktmbuf_mtod(m, uint8_t *);
+	struct pm_pkt pkt;
+	uint32_t sip, tip;
+	uint16_t op;
+	uint8_t sha[6];
+	int rc, owner;
+
+	rc = pm_wire_parse(d, m->data_len, &pkt);
+	switch (rc) {
+	case PM_WIRE_OK:
+		break;
+	case PM_WIRE_ARP:
+		PM_INC(lc, arp_in, 1);
+		if (pm_wire_arp_parse(d, m->data_len, &op, &sip, &tip, sha) == 1 &&
+		    op == 1 && tip == p->cfg.src_ip) {
+			pm_wire_arp_reply(d, p->port.mac.addr_bytes, p->cfg.src_ip);
+			PM_INC(lc, arp_out, 1);
+			pm_tx_one(lc, m);
+			return 1;
+		}
+		return 0;
+	case PM_WIRE_ICMP:
+		if (pkt.dip == p->cfg.src_ip && pm_wire_icmp_echo_reply(d, &pkt) == 0) {
+			PM_INC(lc, icmp_out, 1);
+			pm_tx_one(lc, m);
+			return 1;
+		}
+		PM_INC(lc, cause[PM_WIRE_ICMP], 1);
+		return 0;
+	default:
+		PM_INC(lc, cause[rc < PM_WIRE_CAUSE_MAX ? rc : 0], 1);
+		return 0;
+	}
+	if (pkt.dip != p->cfg.src_ip) {
+		PM_INC(lc, cause[PM_WIRE_NOT_FOR_US], 1);
+		return 0;
+	}
+	owner = pm_owner(p, pkt.dport);
+	if (owner < 0 || owner >= p->nlc) {
+		PM_INC(lc, cause[PM_WIRE_WRONG_PORT], 1);
+		return 0;
+	}
+	if (local && owner != lc->idx) {
+		/* Not ours: the owner's SPSC ring from this lcore. */
+		if (rte_ring_enqueue(pm_xring[owner][lc->idx], m) == 0) {
+			PM_INC(lc, dispatched, 1);
+			return 1;
+		}
+		PM_INC(lc, dispatch_dropped, 1);
+		return 0;
+	}
+	pm_reply(lc, m, &pkt, t4_tsc);
+	return 0;
+}
+
+static uint16_t
+pm_rx(struct pm_lcore *lc)
+{
+	struct rte_mbuf *m[PM_BURST];
+	uint16_t nb, i, total = 0;
+	uint64_t t4;
+	unsigned int from, got;
+
+	nb = rte_eth_rx_burst(pm_g.port.port_id, lc->queue, m, PM_BURST);
+	if (nb) {
+		t4 = rte_rdtsc();
+		PM_INC(lc, rx_pkts, nb);
+		for (i = 0; i < nb; i++) {
+			/* Carry t4 with a dispatched mbuf. */
+			*RTE_MBUF_DYNFIELD(m[i], pm_t4_off, uint64_t *) = t4;
+			if (!pm_rx_one(lc, m[i], t4, 1))
+				rte_pktmbuf_free(m[i]);
+		}
+		total = nb;
+	}
+	if (pm_g.nlc > 1) {
+		for (from = 0; from < pm_g.nlc; from++) {
+			if (from == lc->idx)
+				continue;
+			got = rte_ring_dequeue_burst(pm_xring[lc->idx][from],
+						     (void **)m, PM_BURST, NULL);
+			for (i = 0; i < got; i++) {
+				t4 = *RTE_MBUF_DYNFIELD(m[i], pm_t4_off, uint64_t *);
+				if (!pm_rx_one(lc, m[i], t4, 0))
+					rte_pktmbuf_free(m[i]);
+			}
+			total += got;
+		}
+	}
+	return total;
+}
+
+/* ---- sweep, loop ---- */
+
+/* Visit a few flows: declare lost what timed out, close stale windows. */
+static void
+pm_sweep(struct pm_lcore *lc, uint64_t now, uint32_t k)
+{
+	struct pm_flow *f;
+	uint32_t lost;
+
+	while (k-- > 0 && lc->nflows) {
+		f = &lc->flows[lc->sweep];
+		if (++lc->sweep == lc->nflows)
+			lc->sweep = 0;
+		pm_flow_roll(lc, f);
+		lost = pm_track_sweep(&f->trk, now, pm_g.timeout_ticks);
+		if (lost)
+			PM_INC(lc, lost, lost);
+	}
+}
+
+static void
+pm_status_flip(struct pm_lcore *lc)
+{
+	uint32_t next = lc->st_cur ^ 1;
+
+	/* Publish what was filled; the reader has a whole period to read
+	 * it before it is reset. */
+	__atomic_store_n(&lc->st_ready, lc->st_cur, __ATOMIC_RELEASE);
+	pm_hist_reset(&lc->st_hist[next]);
+	lc->st_cur = next;
+}
+
+static void
+pm_idle(struct pm_lcore *lc, uint64_t now, uint64_t last_work)
+{
+	uint64_t inflight, wait, us;
+
+	inflight = lc->st.tx_pkts - lc->st.replies - lc->st.lost;
+	/* Sleep only when nothing is expected soon: no reply in flight, or
+	 * the ones in flight are already 1 ms late (their t4 may then carry
+	 * the sleep; docs/config.md says so). */
+	if (inflight != 0 && now - last_work < pm_tsc.hz / 1000) {
+		rte_pause();
+		return;
+	}
+	us = pm_g.cfg.idle_sleep_us;
+	if (lc->heap_n && !__atomic_load_n(&pm_g.quit, __ATOMIC_RELAXED)) {
+		wait = lc->flows[lc->heap[0]].next_tsc;
+		wait = wait > now ? pm_tclock_delta_ns(&pm_tsc, wait - now) / 1000 : 0;
+		if (wait < us)
+			us = wait;
+	}
+	if (us >= 5)
+		rte_delay_us_sleep((unsigned int)us);
+	else
+		rte_pause();
+}
+
+static int
+pm_stamp_lcore(void *arg)
+{
+	struct pm_lcore *lc = arg;
+	const struct pm_prober *p = &pm_g;
+	uint64_t now, now_ns, wns, drain_end = 0, st_ticks, last_work;
+	uint32_t i, k, idle = 0;
+	int quitting = 0, work;
+
+	now = rte_rdtsc();
+	now_ns = pm_tclock_ns(&pm_tsc, now);
+	wns = (uint64_t)p->cfg.window_ms * 1000000ULL;
+	lc->win = now_ns / wns;
+	lc->win_ticks = pm_tclock_ticks(&pm_tsc, wns);
+	lc->win_end_tsc = now + pm_tclock_ticks(&pm_tsc, (lc->win + 1) * wns - now_ns);
+	for (i = 0; i < lc->nflows; i++) {
+		lc->flows[i].win = lc->win;
+		lc->flows[i].next_tsc += now;
+	}
+	pm_heap_build(lc);
+	lc->tb_last = now;
+	st_ticks = pm_tclock_ticks(&pm_tsc, (uint64_t)p->cfg.status_ms * 1000000ULL);
+	lc->st_switch_tsc = now + st_ticks;
+	k = lc->nflows / 256;
+	k = k < 8 ? 8 : (k > 1024 ? 1024 : k);
+	last_work = now;
+
+	for (;;) {
+		now = rte_rdtsc();
+		if (now >= lc->win_end_tsc) {
+			lc->win++;
+			lc->win_end_tsc += lc->win_ticks;
+		}
+		if (!quitting && __atomic_load_n(&pm_g.quit, __ATOMIC_RELAXED)) {
+			quitting = 1;
+			drain_end = now + p->timeout_ticks;
+		}
+		work = 0;
+		if (!quitting || lc->npend)
+			work += pm_tx(lc, now);
+		work += pm_rx(lc);
+		pm_sweep(lc, now, k);
+		if (now >= lc->st_switch_tsc) {
+			pm_status_flip(lc);
+			lc->st_switch_tsc += st_ticks;
+		}
+		if (quitting && now >= drain_end)
+			break;
+		if (work) {
+			idle = 0;
+			last_work = now;
+		} else if (p->cfg.idle_sleep_us && ++idle > 64) {
+			pm_idle(lc, now, last_work);
+		}
+	}
+	if (lc->npend) {
+		/* Never went out: the queue refused them for a whole timeout. */
+		rte_pktmbuf_free_bulk(lc->pend, lc->npend);
+		lc->npend = 0;
+	}
+	for (i = 0; i < lc->nflows; i++) {
+		pm_flow_roll(lc, &lc->flows[i]);
+		k = pm_track_expire_all(&lc->flows[i].trk);
+		if (k)
+			PM_INC(lc, lost, k);
+		pm_flow_close(lc, &lc->flows[i], PM_REC_F_FINAL);
+	}
+	pm_status_flip(lc);
+	__atomic_store_n(&lc->done, 1, __ATOMIC_RELEASE);
+	return 0;
+}
+
+/* ---- init / fini ---- */
+
+static uint32_t
+pm_pow2(uint64_t v)
+{
+	uint32_t r = 1;
+
+	while (r < v && r < (1u << 31))
+		r <<= 1;
+	return r;
+}
+
+/* Per-flow sizes derived from its rate: tracker slots and histogram room. */
+static void
+pm_flow_sizes(const struct pm_prober *p, const struct pm_target_cfg *t,
+	      uint32_t *slots, uint32_t *hcap)
+{
+	uint64_t rate = (t->rate_pps + t->flows - 1) / t->flows, exp;
+
+	if (p->cfg.line_rate) {
+		*slots = 4096;
+		*hcap = 0;
+		return;
+	}
+	*slots = pm_track_slots_for(rate, (uint64_t)p->cfg.timeout_ms * 1000000ULL);
+	exp = rate * p->cfg.window_ms / 1000 + 1;
+	*hcap = pm_pow2(exp * 3 / 2 + 4);
+	if (*hcap < 8)
+		*hcap = 8;
+	if (*hcap > PM_SPARSE_MAX)
+		*hcap = 0;	/* dense */
+}
+
+static int
+pm_stamp_init(struct pm_prober *p)
+{
+	static const struct rte_mbuf_dynfield t4_desc = {
+		.name = "pmesh_dynfield_t4_tsc",
+		.size = sizeof(uint64_t),
+		.align = __alignof__(uint64_t),
+	};
+	static uint8_t tmp[PM_STAMP_MAX_PAYLOAD + PM_PROBE_HDRS_LEN + 64];
+	uint32_t cnt[PM_MAX_LCORES] = { 0 }, nslots[PM_MAX_LCORES] = { 0 };
+	uint64_t nhent[PM_MAX_LCORES] = { 0 }, rate[PM_MAX_LCORES] = { 0 };
+	uint64_t total_rate = 0, g = 0;
+	struct rte_hash_parameters hp;
+	struct pm_track_slot *slot_next[PM_MAX_LCORES];
+	uint32_t *hist_next[PM_MAX_LCORES];
+	uint32_t t, f, slots, hcap, fi, flows_max = 0;
+	unsigned int lid, i, j, idx = 0, socket;
+	struct pm_probe_hdr ph;
+	struct pm_lcore *lc;
+	struct pm_flow *fl;
+	char name[RTE_RING_NAMESIZE];
+	struct pm_fkey key;
+	int len;
+
+	pm_t4_off = rte_mbuf_dynfield_register(&t4_desc);
+	if (pm_t4_off < 0) {
+		PM_LOG(ERR, "cannot register the t4 mbuf field: %s", rte_strerror(rte_errno));
+		return -rte_errno;
+	}
+	for (t = 0; t < p->cfg.ntargets; t++)
+		if (p->cfg.targets[t].flows > flows_max)
+			flows_max = p->cfg.targets[t].flows;
+	if ((uint64_t)p->cfg.src_port_base + (uint64_t)flows_max * p->sport_stride > 65536) {
+		PM_LOG(ERR, "src_port_base %u + %u flows x %u lcores does not fit in UDP ports",
+		       p->cfg.src_port_base, flows_max, p->sport_stride);
+		return -EINVAL;
+	}
+	/* Pass 1: how much each lcore needs. */
+	for (t = 0; t < p->cfg.ntargets; t++) {
+		const struct pm_target_cfg *tc = &p->cfg.targets[t];
+
+		if (!p->trt[t].resolved)
+			continue;
+		pm_flow_sizes(p, tc, &slots, &hcap);
+		for (f = 0; f < tc->flows; f++) {
+			j = (t + f) % p->nlc;
+			cnt[j]++;
+			nslots[j] += slots;
+			nhent[j] += hcap ? 2 * hcap * sizeof(struct pm_hist_ent) / sizeof(uint32_t) :
+					   2 * PM_HIST_NBUCKETS;
+			rate[j] += tc->rate_pps / tc->flows;
+		}
+		total_rate += tc->rate_pps;
+	}
+	/* Pass 2: allocate on each lcore's socket. */
+	RTE_LCORE_FOREACH_WORKER(lid) {
+		if (idx >= p->nlc)
+			break;
+		socket = rte_lcore_to_socket_id(lid);
+		lc = rte_zmalloc_socket("pm_lcore", sizeof(*lc), RTE_CACHE_LINE_SIZE, socket);
+		if (lc == NULL)
+			goto nomem;
+		p->lc[idx] = lc;
+		lc->lcore_id = lid;
+		lc->idx = (uint16_t)idx;
+		lc->queue = (uint16_t)idx;
+		lc->st_ready = 2;
+		lc->rec_seq = (uint64_t)(pm_clock_realtime_ns() / 1000000000ULL) << 20;
+		lc->flows = rte_zmalloc_socket("pm_flows", sizeof(struct pm_flow) * (cnt[idx] + 1),
+					       RTE_CACHE_LINE_SIZE, socket);
+		lc->heap = rte_zmalloc_socket("pm_heap", sizeof(uint32_t) * (cnt[idx] + 1), 0,
+					      socket);
+		slot_next[idx] = rte_zmalloc_socket("pm_slots", sizeof(struct pm_track_slot) *
+						    (nslots[idx] + 1), RTE_CACHE_LINE_SIZE, socket);
+		hist_next[idx] = rte_zmalloc_socket("pm_hist", sizeof(uint32_t) *
+						    (nhent[idx] + 2 * PM_HIST_NBUCKETS + 2),
+						    RTE_CACHE_LINE_SIZE, socket);
+		if (lc->flows == NULL || lc->heap == NULL || slot_next[idx] == NULL ||
+		    hist_next[idx] == NULL)
+			goto nomem;
+		pm_hist_init_dense(&lc->st_hist[0], hist_next[idx]);
+		pm_hist_init_dense(&lc->st_hist[1], hist_next[idx] + PM_HIST_NBUCKETS);
+		hist_next[idx] += 2 * PM_HIST_NBUCKETS;
+
+		memset(&hp, 0, sizeof(hp));
+		snprintf(name, sizeof(name), "pm_ftab_%u", idx);
+		hp.name = name;
+		hp.entries = cnt[idx] * 2 < 64 ? 64 : cnt[idx] * 2;
+		hp.key_len = sizeof(struct pm_fkey);
+		hp.hash_func = rte_jhash;
+		hp.socket_id = (int)socket;
+		lc->ftab = rte_hash_create(&hp);
+		if (lc->ftab == NULL) {
+			PM_LOG(ERR, "flow table for lcore %u: %s", lid, rte_strerror(rte_errno));
+			return -rte_errno;
+		}
+		snprintf(name, sizeof(name), "pm_rec_%u", idx);
+		lc->rec_ring = rte_ring_create_elem(name, sizeof(struct pm_record),
+			pm_pow2(RTE_MAX(1024u, RTE_MIN(cnt[idx] * 2u, 65536u))), (int)socket,
+			RING_F_SP_ENQ | RING_F_SC_DEQ);
+		if (lc->rec_ring == NULL) {
+			PM_LOG(ERR, "record ring for lcore %u: %s", lid, rte_strerror(rte_errno));
+			return -rte_errno;
+		}
+		/* This lcore's share of the global budget, in proportion to the
+		 * rates it carries (equal shares in line-rate mode). */
+		lc->tb_pps = p->cfg.line_rate || total_rate == 0 ?
+			     p->cfg.budget_pps / p->nlc :
+			     (uint64_t)((double)p->cfg.budget_pps * rate[idx] / total_rate);
+		lc->tb_Bps = p->cfg.line_rate || total_rate == 0 ?
+			     p->cfg.budget_mbps * 125000ULL / p->nlc :
+			     (uint64_t)((double)p->cfg.budget_mbps * 125000.0 * rate[idx] /
+					total_rate);
+		lc->tb_max_pkts = RTE_MAX((uint64_t)PM_BURST, lc->tb_pps / 1000) * pm_tsc.hz;
+		lc->tb_max_bytes = RTE_MAX((uint64_t)PM_BURST * 9100, lc->tb_Bps / 1000) *
+				   pm_tsc.hz;
+		lc->tb_pkts = lc->tb_max_pkts;
+		lc->tb_bytes = lc->tb_max_bytes;
+		idx++;
+	}
+	if (p->nlc > 1) {
+		for (i = 0; i < p->nlc; i++)
+			for (j = 0; j < p->nlc; j++) {
+				if (i == j)
+					continue;
+				snprintf(name, sizeof(name), "pm_x_%u_%u", i, j);
+				pm_xring[i][j] = rte_ring_create(name, 1024,
+					rte_lcore_to_socket_id(p->lc[i]->lcore_id),
+					RING_F_SP_ENQ | RING_F_SC_DEQ);
+				if (pm_xring[i][j] == NULL)
+					goto nomem;
+			}
+	}
+	/* Pass 3: the flows. */
+	for (t = 0; t < p->cfg.ntargets; t++) {
+		const struct pm_target_cfg *tc = &p->cfg.targets[t];
+
+		if (!p->trt[t].resolved)
+			continue;
+		pm_flow_sizes(p, tc, &slots, &hcap);
+		for (f = 0; f < tc->flows; f++, g++) {
+			j = (t + f) % p->nlc;
+			lc = p->lc[j];
+			fi = lc->nflows++;
+			fl = &lc->flows[fi];
+			fl->target = t;
+			fl->fidx = (uint16_t)f;
+			fl->sport = (uint16_t)(p->cfg.src_port_base + f * p->sport_stride + j);
+			fl->ssid = (uint16_t)(1 + g % 65535);
+			pm_track_init(&fl->trk, slot_next[j], slots, 0);
+			slot_next[j] += slots;
+			if (hcap) {
+				pm_hist_init_sparse(&fl->rtt, (struct pm_hist_ent *)hist_next[j], hcap);
+				hist_next[j] += hcap * sizeof(struct pm_hist_ent) / sizeof(uint32_t);
+				pm_hist_init_sparse(&fl->refl, (struct pm_hist_ent *)hist_next[j], hcap);
+				hist_next[j] += hcap * sizeof(struct pm_hist_ent) / sizeof(uint32_t);
+			} else {
+				pm_hist_init_dense(&fl->rtt, hist_next[j]);
+				hist_next[j] += PM_HIST_NBUCKETS;
+				pm_hist_init_dense(&fl->refl, hist_next[j]);
+				hist_next[j] += PM_HIST_NBUCKETS;
+			}
+			pm_stat_reset(&fl->raw);
+			pm_stat_reset(&fl->fwd);
+			pm_stat_reset(&fl->bwd);
+			fl->period = p->cfg.line_rate || tc->rate_pps == 0 ? 0 :
+				pm_tsc.hz * tc->flows / tc->rate_pps;
+			/* Spread first sends over a period (golden-ratio phases) so
+			 * flows do not fire in lockstep; lcore start adds now. */
+			fl->next_tsc = (uint64_t)(((unsigned __int128)fl->period *
+						   ((g * 40503u) & 0xffff)) >> 16);
+
+			memset(&ph, 0, sizeof(ph));
+			memcpy(ph.dmac, p->trt[t].mac.addr_bytes, 6);
+			memcpy(ph.smac, p->port.mac.addr_bytes, 6);
+			ph.sip = p->cfg.src_ip;
+			ph.dip = tc->ip;
+			ph.sport = fl->sport;
+			ph.dport = tc->port;
+			ph.dscp = tc->dscp;
+			ph.ssid = fl->ssid;
+			ph.payload_len = tc->size;
+			len = pm_wire_probe_build(tmp, sizeof(tmp), &ph);
+			if (len < 0) {
+				PM_LOG(ERR, "target %s: cannot build a %u-byte probe", tc->name,
+				       tc->size);
+				return len;
+			}
+			p->trt[t].frame_len = (uint16_t)len;
+			fl->head_len = (uint16_t)RTE_MIN(len, PM_HEAD_MAX);
+			memcpy(fl->head, tmp, fl->head_len);
+
+			key.ip = tc->ip;
+			key.port = tc->port;
+			key.sport = fl->sport;
+			if (rte_hash_add_key_data(lc->ftab, &key, (void *)(uintptr_t)fi) < 0) {
+				PM_LOG(ERR, "flow table full");
+				return -ENOSPC;
+			}
+		}
+	}
+	return 0;
+nomem:
+	PM_LOG(ERR, "out of DPDK memory for %" PRIu64 " flows (give EAL more with -m or "
+	       "hugepages)", (uint64_t)cnt[0] * p->nlc);
+	return -ENOMEM;
+}
+
+static void
+pm_stamp_fini(struct pm_prober *p)
+{
+	unsigned int i, j;
+
+	for (i = 0; i < p->nlc; i++) {
+		struct pm_lcore *lc = p->lc[i];
+
+		if (lc == NULL)
+			continue;
+		rte_hash_free(lc->ftab);
+		rte_ring_free(lc->rec_ring);
+		/* flows, heap, slots and histogram arenas go with EAL cleanup */
+		for (j = 0; j < p->nlc; j++)
+			rte_ring_free(pm_xring[i][j]);
+	}
+}
+
+const struct pm_engine pm_engine_stamp = {
+	.name = "stamp",
+	.init = pm_stamp_init,
+	.lcore_main = pm_stamp_lcore,
+	.fini = pm_stamp_fini,
+};

@@ -1,2 +1,210 @@
 /* SPDX-License-Identifier: BSD-3-Clause */
-/* stub: being written */
+/*
+ * export.c: the export thread, between the probe lcores and the sink.
+ *
+ * A DPDK control thread (not an lcore) drains every lcore's SPSC record
+ * ring, writes whole summaries to the sink (JSON lines here; Kafka in
+ * kafka_sink/), and keeps per-target totals for the status line, telemetry
+ * and the table printed at exit.  It sleeps 1 ms when every ring is empty;
+ * it is the only writer of the totals, which readers take under tot_lock
+ * (control threads only: the data lcores never touch it).
+ *
+ * Shutdown: after the lcores have drained (quit + loss timeout) and closed
+ * their final windows, pm_export_stop() makes the thread empty the rings
+ * once more, flush the sink and exit, so the last window is never lost.
+ */
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <rte_lcore.h>
+#include <rte_malloc.h>
+#include <rte_ring.h>
+#include <rte_ring_elem.h>
+
+#include "pm_prober.h"
+
+#define PM_EXPORT_BATCH		256	/* records per dequeue */
+#define PM_TOT_HIST_CAP		512	/* buckets kept per target for the table */
+
+static void
+pm_stat_merge(struct pm_rec_stat *d, const struct pm_rec_stat *s, uint64_t n)
+{
+	if (n == 0)
+		return;
+	if (s->min < d->min)
+		d->min = s->min;
+	if (s->max > d->max)
+		d->max = s->max;
+	d->sum += s->sum;
+}
+
+static void
+pm_export_account(struct pm_prober *p, const struct pm_record *r, unsigned int n)
+{
+	const struct pm_rec_body *b = &r->p0.b;
+	struct pm_target_tot *t;
+	const struct pm_hist_ent *e;
+	unsigned int i, j, seen = 0;
+
+	if (r->h.target >= p->cfg.ntargets)
+		return;
+	t = &p->tot[r->h.target];
+	pthread_mutex_lock(&p->tot_lock);
+	t->sent += b->sent;
+	t->received += b->received;
+	t->lost += b->lost;
+	t->late += b->late;
+	t->dup += b->dup;
+	t->reordered += b->reordered;
+	t->unmatched += b->unmatched;
+	pm_stat_merge(&t->rtt, &b->rtt, b->received);
+	pm_stat_merge(&t->refl, &b->refl, b->refl.max ? 1 : 0);
+	t->ts_tx = r->h.ts_tx;
+	t->ts_rx = r->h.ts_rx;
+	/* RTT buckets are the first rtt_nbuckets entries across parts. */
+	for (i = 0; i < n && seen < b->rtt_nbuckets; i++) {
+		e = i == 0 ? r[0].p0.ent : r[i].ent;
+		for (j = 0; j < r[i].nent && seen < b->rtt_nbuckets; j++, seen++)
+			pm_hist_add_bucket(&t->hist, e[j].bucket, e[j].count);
+	}
+	pthread_mutex_unlock(&p->tot_lock);
+}
+
+/* Drain every ring once; returns how many records were moved. */
+static unsigned int
+pm_export_drain(struct pm_prober *p, struct pm_record *buf)
+{
+	unsigned int i, n, total = 0, off, parts;
+
+	for (i = 0; i < p->nlc; i++) {
+		n = rte_ring_dequeue_burst_elem(p->lc[i]->rec_ring, buf,
+						sizeof(struct pm_record),
+						PM_EXPORT_BATCH, NULL);
+		if (n == 0)
+			continue;
+		/* A summary's parts were enqueued in one bulk: a burst can
+		 * still end inside one, so fetch the rest of it. */
+		off = 0;
+		while (off < n) {
+			parts = buf[off].h.nparts ? buf[off].h.nparts : 1;
+			if (off + parts > n) {
+				unsigned int need = off + parts - n;
+
+				n += rte_ring_dequeue_bulk_elem(p->lc[i]->rec_ring, &buf[n],
+								sizeof(struct pm_record),
+								need, NULL);
+				if (off + parts > n)
+					break;	/* cannot happen with bulk enqueue */
+			}
+			pm_export_account(p, &buf[off], parts);
+			off += parts;
+		}
+		if (p->sink.ops->write(&p->sink, buf, off) != 0)
+			p->export_failed++;
+		total += n;
+	}
+	return total;
+}
+
+static void *
+pm_export_main(void *arg)
+{
+	struct pm_prober *p = arg;
+	struct pm_record *buf;
+	unsigned int moved;
+
+	buf = malloc(sizeof(*buf) * (PM_EXPORT_BATCH + PM_REC_MAX_PARTS));
+	if (buf == NULL)
+		return NULL;
+	for (;;) {
+		moved = pm_export_drain(p, buf);
+		if (p->sink.ops->poll)
+			p->sink.ops->poll(&p->sink);
+		if (moved == 0) {
+			if (__atomic_load_n(&p->export_quit, __ATOMIC_ACQUIRE))
+				break;
+			usleep(1000);
+		}
+	}
+	/* Rings are empty and the lcores are done: nothing is left behind. */
+	if (p->sink.ops->flush)
+		p->sink.ops->flush(&p->sink, 5000);
+	free(buf);
+	return NULL;
+}
+
+int
+pm_export_start(struct pm_prober *p)
+{
+	uint32_t t;
+	int ret;
+
+	p->tot = calloc(p->cfg.ntargets ? p->cfg.ntargets : 1, sizeof(*p->tot));
+	p->tot_ent = calloc((size_t)(p->cfg.ntargets ? p->cfg.ntargets : 1) * PM_TOT_HIST_CAP,
+			    sizeof(*p->tot_ent));
+	if (p->tot == NULL || p->tot_ent == NULL)
+		return -ENOMEM;
+	for (t = 0; t < p->cfg.ntargets; t++) {
+		p->tot[t].rtt.min = UINT64_MAX;
+		p->tot[t].refl.min = UINT64_MAX;
+		pm_hist_init_sparse(&p->tot[t].hist, &p->tot_ent[(size_t)t * PM_TOT_HIST_CAP],
+				    PM_TOT_HIST_CAP);
+	}
+	pthread_mutex_init(&p->tot_lock, NULL);
+	ret = rte_ctrl_thread_create(&p->export_thread, "pm-export", NULL,
+				     pm_export_main, p);
+	if (ret != 0) {
+		PM_LOG(ERR, "cannot start the export thread: %s", strerror(ret));
+		return -ret;
+	}
+	return 0;
+}
+
+void
+pm_export_stop(struct pm_prober *p)
+{
+	__atomic_store_n(&p->export_quit, 1, __ATOMIC_RELEASE);
+	pthread_join(p->export_thread, NULL);
+}
+
+void
+pm_export_print_table(struct pm_prober *p, FILE *out)
+{
+	char ip[16];
+	uint32_t t;
+
+	fprintf(out, "\n%-24s %-21s %10s %10s %8s %8s %6s %6s %10s %10s %10s %10s\n",
+		"target", "address", "sent", "received", "lost", "loss%", "late", "dup",
+		"rtt_min_us", "rtt_p50_us", "rtt_p99_us", "rtt_max_us");
+	pthread_mutex_lock(&p->tot_lock);
+	for (t = 0; t < p->cfg.ntargets; t++) {
+		const struct pm_target_cfg *tc = &p->cfg.targets[t];
+		const struct pm_target_tot *s = &p->tot[t];
+		uint64_t res = s->received + s->lost;
+		char addr[32];
+
+		snprintf(addr, sizeof(addr), "%s:%u", pm_cfg_fmt_ipv4(tc->ip, ip), tc->port);
+		if (!p->trt[t].resolved) {
+			fprintf(out, "%-24s %-21s %s\n", tc->name, addr,
+				"not probed: next hop did not answer ARP");
+			continue;
+		}
+		fprintf(out, "%-24s %-21s %10" PRIu64 " %10" PRIu64 " %8" PRIu64
+			" %8.3f %6" PRIu64 " %6" PRIu64,
+			tc->name, addr, s->sent, s->received, s->lost,
+			res ? 100.0 * (double)s->lost / (double)res : 0.0, s->late, s->dup);
+		if (s->received)
+			fprintf(out, " %10.2f %10.2f %10.2f %10.2f\n", s->rtt.min / 1e3,
+				pm_hist_quantile(&s->hist, 0.5) / 1e3,
+				pm_hist_quantile(&s->hist, 0.99) / 1e3, s->rtt.max / 1e3);
+		else
+			fprintf(out, " %10s %10s %10s %10s\n", "-", "-", "-", "-");
+	}
+	pthread_mutex_unlock(&p->tot_lock);
+	fprintf(out, "RTTs are network RTT = (t4-t1)-(t3-t2); timestamps: t1 %s, t4 %s.\n",
+		p->port.ts.tx_sched ? "NIC schedule" : "TSC",
+		p->port.ts.rx_hw ? "NIC" : "TSC");
+}

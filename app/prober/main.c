@@ -1,1 +1,572 @@
-int main(void) { return 0; }
+/* SPDX-License-Identifier: BSD-3-Clause */
+/*
+ * main.c: pmesh-prober start-up, control loop and shutdown.
+ *
+ * Order matters and is chosen so that bad input costs nothing: the
+ * program's own arguments (after "--") and the config file are parsed and
+ * checked before EAL touches hugepages or ports; every problem is reported
+ * at once and the exit code is 2.  Then: EAL, TSC calibration, port with
+ * one queue pair per worker lcore, ARP for the next hops, the engine's
+ * per-lcore state, the export thread and sink, telemetry, and the lcores.
+ * The main lcore stays a control thread: status line, duration, signals.
+ * On SIGINT/SIGTERM (or --duration) sending stops, lcores wait out the loss
+ * timeout for in-flight probes, close their last window, and the export
+ * thread flushes everything before the port is closed.
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <inttypes.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <rte_cycles.h>
+#include <rte_eal.h>
+#include <rte_ethdev.h>
+#include <rte_launch.h>
+#include <rte_lcore.h>
+#include <rte_malloc.h>
+
+#include "pm_prober.h"
+
+struct pm_prober pm_g;
+
+
+static void
+pm_usage(FILE *out)
+{
+	fprintf(out,
+"Usage: pmesh-prober [EAL options] -- -c FILE [overrides]\n"
+"       pmesh-prober [EAL options] -- --src-ip IP --target IP[:PORT] [options]\n"
+"\n"
+"Sends STAMP (RFC 8762/8972) probes from DPDK lcores, one RX/TX queue pair\n"
+"per worker lcore, and writes one JSON line per flow and window (schema in\n"
+"docs/records.md).  The main lcore only controls; give at least two lcores.\n"
+"\n"
+"Config file (appliances; every key in docs/config.md):\n"
+"  -c, --config FILE      libconfig file with prober = {...}; targets = (...);\n"
+"      --check-config     check the file and flags, print every error, exit\n"
+"\n"
+"Quick mode (a person at a terminal):\n"
+"      --src-ip IP        this port's IPv4 address (answers ARP for it)\n"
+"      --gateway IP       next hop for all targets (resolved by ARP)\n"
+"      --gateway-mac MAC  static next-hop MAC instead of ARP\n"
+"                         (neither: targets are on-link, each resolved by ARP)\n"
+"      --target IP[:PORT] a reflector to probe (repeat; default port 862)\n"
+"      --rate PPS         probes/s per target, spread over its flows (default 10)\n"
+"      --flows N          UDP source ports per target, for ECMP coverage (default 1)\n"
+"      --size BYTES       STAMP payload: 44, or 48..9000 with padding TLV (default 44)\n"
+"      --dscp N           DSCP of the probes, 0..63 (default 0)\n"
+"\n"
+"Options for both modes (override the file):\n"
+"      --duration S       stop after S seconds (default: until SIGINT/SIGTERM)\n"
+"  -o, --output FILE      JSON lines to FILE, '-' for stdout (default -)\n"
+"      --window-ms MS     summary window (default 1000)\n"
+"      --timeout-ms MS    a probe unanswered this long is lost (default 1000)\n"
+"      --budget-pps N     global ceiling on probes/s (default 1000000)\n"
+"      --budget-mbps N    global ceiling on wire Mbit/s (default 1000)\n"
+"      --line-rate        ignore per-target rates: as fast as the port and budget allow\n"
+"      --idle-sleep-us US sleep up to US when idle (shared hosts; default 0 = busy-poll)\n"
+"      --id NAME          prober name in records (default: hostname)\n"
+"      --port-id N        DPDK port index (default 0)\n"
+"      --clock-synced     declare this host's clock UTC-synced (STAMP S bit, one-way delays)\n"
+"      --no-status        no status line on the terminal\n"
+"  -h, --help             this text\n"
+"  -V, --version          print the version\n"
+"\n"
+"Examples:\n"
+"  # one AF_PACKET port in a namespace, two reflectors, 1000 pps each over 8 flows\n"
+"  pmesh-prober -l 0-1 --no-pci --in-memory --vdev=net_af_packet0,iface=veth0 -- \\\n"
+"      --src-ip 10.0.0.1 --target 10.0.0.2 --target 10.0.0.3:8620 \\\n"
+"      --rate 1000 --flows 8 --duration 20 --output results.json\n"
+"  # an appliance\n"
+"  pmesh-prober -l 0-3 -a 0000:3b:00.0 -- -c /etc/pmesh/prober.cfg\n"
+"\n"
+"Telemetry: dpdk-telemetry.py then /pmesh/lcores, /pmesh/targets,N.\n"
+"Exit: 0 done, 1 runtime failure, 2 usage or configuration error.\n");
+}
+
+enum {
+	OPT_SRC_IP = 256, OPT_GATEWAY, OPT_GATEWAY_MAC, OPT_TARGET, OPT_RATE, OPT_FLOWS,
+	OPT_SIZE, OPT_DSCP, OPT_DURATION, OPT_WINDOW, OPT_TIMEOUT, OPT_BUDGET_PPS,
+	OPT_BUDGET_MBPS, OPT_LINE_RATE, OPT_IDLE_SLEEP, OPT_ID, OPT_PORT_ID, OPT_NO_STATUS,
+	OPT_CHECK, OPT_CLOCK_SYNCED,
+};
+
+static const struct option pm_opts[] = {
+	{ "config", required_argument, NULL, 'c' },
+	{ "output", required_argument, NULL, 'o' },
+	{ "help", no_argument, NULL, 'h' },
+	{ "version", no_argument, NULL, 'V' },
+	{ "src-ip", required_argument, NULL, OPT_SRC_IP },
+	{ "gateway", required_argument, NULL, OPT_GATEWAY },
+	{ "gateway-mac", required_argument, NULL, OPT_GATEWAY_MAC },
+	{ "target", required_argument, NULL, OPT_TARGET },
+	{ "rate", required_argument, NULL, OPT_RATE },
+	{ "flows", required_argument, NULL, OPT_FLOWS },
+	{ "size", required_argument, NULL, OPT_SIZE },
+	{ "dscp", required_argument, NULL, OPT_DSCP },
+	{ "duration", required_argument, NULL, OPT_DURATION },
+	{ "window-ms", required_argument, NULL, OPT_WINDOW },
+	{ "timeout-ms", required_argument, NULL, OPT_TIMEOUT },
+	{ "budget-pps", required_argument, NULL, OPT_BUDGET_PPS },
+	{ "budget-mbps", required_argument, NULL, OPT_BUDGET_MBPS },
+	{ "line-rate", no_argument, NULL, OPT_LINE_RATE },
+	{ "idle-sleep-us", required_argument, NULL, OPT_IDLE_SLEEP },
+	{ "id", required_argument, NULL, OPT_ID },
+	{ "port-id", required_argument, NULL, OPT_PORT_ID },
+	{ "no-status", no_argument, NULL, OPT_NO_STATUS },
+	{ "check-config", no_argument, NULL, OPT_CHECK },
+	{ "clock-synced", no_argument, NULL, OPT_CLOCK_SYNCED },
+	{ NULL, 0, NULL, 0 },
+};
+
+struct pm_args {
+	const char *config;
+	int check;
+	int no_status;
+};
+
+/* A flag's number: all digits, within [min, max]; else an error line. */
+static int
+pm_flag_u64(const char *flag, const char *s, uint64_t min, uint64_t max, uint64_t *v,
+	    struct pm_cfg_errs *e)
+{
+	char *end;
+	unsigned long long x;
+
+	errno = 0;
+	x = strtoull(s, &end, 10);
+	if (*s == '\0' || *s == '-' || *end != '\0' || errno != 0) {
+		pm_cfg_err(e, flag, 0, "'%s' is not a number", s);
+		return -EINVAL;
+	}
+	if (x < min || x > max) {
+		pm_cfg_err(e, flag, 0, "%llu out of range [%" PRIu64 ", %" PRIu64 "]", x, min,
+			   max);
+		return -ERANGE;
+	}
+	*v = x;
+	return 0;
+}
+
+/*
+ * Parse the program's own arguments into @c.  Flags override the file;
+ * --target adds targets that take --rate/--flows/--size/--dscp.
+ * Returns 0, 1 (help/version printed), or -EINVAL with errors in @e.
+ */
+static int
+pm_parse_args(int argc, char **argv, struct pm_prober_cfg *c, struct pm_args *a,
+	      struct pm_cfg_errs *e)
+{
+	struct pm_target_cfg tgt[256];
+	uint64_t v, rate = 10, flows = 1, size = 44, dscp = 0;
+	int have_rate = 0, have_flows = 0, have_size = 0, have_dscp = 0;
+	unsigned int nt = 0, i;
+	int opt, ret;
+	char buf[16];
+
+	memset(a, 0, sizeof(*a));
+	/* The file first, so that flags override it whatever their order. */
+	optind = 1;
+	opterr = 0;
+	while ((opt = getopt_long(argc, argv, "c:o:hV", pm_opts, NULL)) != -1) {
+		if (opt == 'h') {
+			pm_usage(stdout);
+			return 1;
+		}
+		if (opt == 'V') {
+			printf("pmesh-prober %s\n", PM_VERSION);
+			return 1;
+		}
+		if (opt == 'c')
+			a->config = optarg;
+	}
+	pm_prober_cfg_defaults(c);
+	if (a->config != NULL) {
+		ret = pm_prober_cfg_load(a->config, c, e);
+		if (ret != 0)
+			return -EINVAL;
+	}
+	optind = 1;
+	opterr = 1;
+	while ((opt = getopt_long(argc, argv, "c:o:hV", pm_opts, NULL)) != -1) {
+		switch (opt) {
+		case 'c':
+			break;
+		case 'o':
+			snprintf(c->output, sizeof(c->output), "%s", optarg);
+			break;
+		case OPT_SRC_IP:
+			if (pm_cfg_parse_ipv4(optarg, &c->src_ip) != 0)
+				pm_cfg_err(e, "--src-ip", 0, "'%s' is not an IPv4 address", optarg);
+			break;
+		case OPT_GATEWAY:
+			if (pm_cfg_parse_ipv4(optarg, &c->gateway_ip) != 0)
+				pm_cfg_err(e, "--gateway", 0, "'%s' is not an IPv4 address", optarg);
+			break;
+		case OPT_GATEWAY_MAC:
+			if (pm_cfg_parse_mac(optarg, c->gateway_mac) != 0)
+				pm_cfg_err(e, "--gateway-mac", 0, "'%s' is not a MAC address "
+					   "(xx:xx:xx:xx:xx:xx)", optarg);
+			else
+				c->have_gateway_mac = 1;
+			break;
+		case OPT_TARGET:
+			if (nt == RTE_DIM(tgt)) {
+				pm_cfg_err(e, "--target", 0, "more than %zu targets: use a config "
+					   "file", RTE_DIM(tgt));
+				break;
+			}
+			memset(&tgt[nt], 0, sizeof(tgt[nt]));
+			tgt[nt].port = c->dst_port;
+			if (pm_cfg_parse_ipv4_port(optarg, &tgt[nt].ip, &tgt[nt].port) != 0) {
+				pm_cfg_err(e, "--target", 0, "'%s' is not IP or IP:PORT", optarg);
+				break;
+			}
+			snprintf(tgt[nt].name, sizeof(tgt[nt].name), "%s", optarg);
+			nt++;
+			break;
+		case OPT_RATE:
+			have_rate = !pm_flag_u64("--rate", optarg, 1, 100000000, &rate, e);
+			break;
+		case OPT_FLOWS:
+			have_flows = !pm_flag_u64("--flows", optarg, 1, PM_CFG_MAX_FLOWS, &flows, e);
+			break;
+		case OPT_SIZE:
+			have_size = !pm_flag_u64("--size", optarg, 44, PM_STAMP_MAX_PAYLOAD, &size, e);
+			break;
+		case OPT_DSCP:
+			have_dscp = !pm_flag_u64("--dscp", optarg, 0, 63, &dscp, e);
+			break;
+		case OPT_DURATION:
+			if (pm_flag_u64("--duration", optarg, 1, 100000000, &v, e) == 0)
+				c->duration_s = (uint32_t)v;
+			break;
+		case OPT_WINDOW:
+			if (pm_flag_u64("--window-ms", optarg, 10, 3600000, &v, e) == 0)
+				c->window_ms = (uint32_t)v;
+			break;
+		case OPT_TIMEOUT:
+			if (pm_flag_u64("--timeout-ms", optarg, 1, 60000, &v, e) == 0)
+				c->timeout_ms = (uint32_t)v;
+			break;
+		case OPT_BUDGET_PPS:
+			if (pm_flag_u64("--budget-pps", optarg, 1, 1000000000, &v, e) == 0)
+				c->budget_pps = v;
+			break;
+		case OPT_BUDGET_MBPS:
+			if (pm_flag_u64("--budget-mbps", optarg, 1, 10000000, &v, e) == 0)
+				c->budget_mbps = v;
+			break;
+		case OPT_LINE_RATE:
+			c->line_rate = 1;
+			break;
+		case OPT_IDLE_SLEEP:
+			if (pm_flag_u64("--idle-sleep-us", optarg, 0, 1000000, &v, e) == 0)
+				c->idle_sleep_us = (uint32_t)v;
+			break;
+		case OPT_ID:
+			snprintf(c->id, sizeof(c->id), "%s", optarg);
+			break;
+		case OPT_PORT_ID:
+			if (pm_flag_u64("--port-id", optarg, 0, RTE_MAX_ETHPORTS - 1, &v, e) == 0)
+				c->port_id = (uint16_t)v;
+			break;
+		case OPT_NO_STATUS:
+			a->no_status = 1;
+			break;
+		case OPT_CHECK:
+			a->check = 1;
+			break;
+		case OPT_CLOCK_SYNCED:
+			c->clock_synced = 1;
+			break;
+		default:
+			pm_cfg_err(e, argv[optind - 1], 0, "unknown option (see --help)");
+			break;
+		}
+	}
+	if (optind < argc)
+		pm_cfg_err(e, argv[optind], 0, "unexpected argument (see --help)");
+	for (i = 0; i < nt; i++) {
+		tgt[i].rate_pps = rate;
+		tgt[i].flows = (uint16_t)flows;
+		tgt[i].size = (uint16_t)size;
+		tgt[i].dscp = (uint8_t)dscp;
+		if (pm_prober_cfg_add_target(c, &tgt[i]) != 0)
+			pm_cfg_err(e, "--target", 0, "cannot add target %s",
+				   pm_cfg_fmt_ipv4(tgt[i].ip, buf));
+	}
+	if (nt == 0 && (have_rate || have_flows || have_size || have_dscp))
+		pm_cfg_err(e, "--rate/--flows/--size/--dscp", 0,
+			   "apply to --target entries; give at least one --target");
+	if (c->ntargets == 0 && e->n == 0)
+		pm_cfg_err(e, a->config ? a->config : "--target", 0,
+			   "no targets: give --target IP or a targets list in -c FILE");
+	if (e->n == 0)
+		pm_prober_cfg_check(c, a->config ? a->config : "flags", e);
+	return e->n ? -EINVAL : 0;
+}
+
+static void
+pm_on_signal(int sig)
+{
+	(void)sig;
+	__atomic_store_n(&pm_g.quit, 1, __ATOMIC_RELAXED);
+}
+
+/* Next hops: the gateway (ARP or static MAC), or every target on-link. */
+static int
+pm_resolve(struct pm_prober *p)
+{
+	uint32_t n = p->cfg.ntargets, i, nips, got;
+	struct rte_ether_addr *macs;
+	uint32_t *ips;
+	uint8_t *ok;
+	char b1[16];
+
+	if (p->cfg.have_gateway_mac) {
+		for (i = 0; i < n; i++) {
+			memcpy(p->trt[i].mac.addr_bytes, p->cfg.gateway_mac, 6);
+			p->trt[i].resolved = 1;
+		}
+		return 0;
+	}
+	nips = p->cfg.gateway_ip ? 1 : n;
+	ips = calloc(nips, sizeof(*ips));
+	macs = calloc(nips, sizeof(*macs));
+	ok = calloc(nips, 1);
+	if (ips == NULL || macs == NULL || ok == NULL) {
+		free(ips);
+		free(macs);
+		free(ok);
+		return -ENOMEM;
+	}
+	for (i = 0; i < nips; i++)
+		ips[i] = p->cfg.gateway_ip ? p->cfg.gateway_ip : p->cfg.targets[i].ip;
+	got = pm_arp_resolve(&p->port, p->mp, p->cfg.src_ip, ips, macs, ok, nips, 3000);
+	for (i = 0; i < n; i++) {
+		uint32_t k = p->cfg.gateway_ip ? 0 : i;
+
+		p->trt[i].resolved = ok[k];
+		p->trt[i].mac = macs[k];
+	}
+	if (got < nips) {
+		if (p->cfg.gateway_ip)
+			PM_LOG(ERR, "gateway %s did not answer ARP within 3 s",
+			       pm_cfg_fmt_ipv4(p->cfg.gateway_ip, b1));
+		else
+			for (i = 0; i < nips; i++)
+				if (!ok[i])
+					PM_LOG(WARNING, "target %s did not answer ARP within 3 s: "
+					       "not probed", pm_cfg_fmt_ipv4(ips[i], b1));
+	}
+	free(ips);
+	free(macs);
+	free(ok);
+	return got == 0 ? -EHOSTUNREACH : 0;
+}
+
+int
+main(int argc, char **argv)
+{
+	struct pm_prober *p = &pm_g;
+	struct pm_cfg_errs errs;
+	struct pm_args a;
+	struct pm_port_conf pc;
+	struct sigaction sa;
+	uint64_t start, last_status, now, hz, max_frame = 0;
+	unsigned int lid, workers = 0, i, data_room;
+	int split, ret, rc = 0, tty;
+	char host[64];
+
+	pm_progname = "pmesh-prober";
+	split = pm_argv_split(argc, argv);
+	for (i = 1; i < (unsigned int)argc; i++) {
+		/* --help/--version work without EAL, anywhere on the line. */
+		if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
+			pm_usage(stdout);
+			return 0;
+		}
+		if (strcmp(argv[i], "--version") == 0) {
+			printf("pmesh-prober %s\n", PM_VERSION);
+			return 0;
+		}
+	}
+	pm_cfg_errs_init(&errs);
+	if (split < 0) {
+		fprintf(stderr, "pmesh-prober: error: no '--' before the prober's own options; "
+			"try: pmesh-prober [EAL options] -- --help\n");
+		return 2;
+	}
+	ret = pm_parse_args(argc - split, argv + split, &p->cfg, &a, &errs);
+	if (ret == 1)
+		return 0;
+	if (ret != 0) {
+		fputs(errs.buf, stderr);
+		fprintf(stderr, "pmesh-prober: %u error%s; nothing started\n", errs.n,
+			errs.n == 1 ? "" : "s");
+		return 2;
+	}
+	if (a.check) {
+		fprintf(stderr, "pmesh-prober: configuration OK: %u targets\n", p->cfg.ntargets);
+		return 0;
+	}
+	if (p->cfg.id[0] == '\0') {
+		if (gethostname(host, sizeof(host)) != 0)
+			snprintf(host, sizeof(host), "pmesh");
+		host[sizeof(host) - 1] = '\0';
+		snprintf(p->cfg.id, sizeof(p->cfg.id), "%s", host);
+	}
+	p->prober_id = pm_record_id_hash(p->cfg.id);
+
+	ret = rte_eal_init(split, argv);
+	if (ret < 0) {
+		fprintf(stderr, "pmesh-prober: error: EAL init failed: %s (EAL options come "
+			"before '--'; see docs/config.md for the ones that work without "
+			"hugepages)\n", rte_strerror(rte_errno));
+		return 1;
+	}
+	RTE_LCORE_FOREACH_WORKER(lid)
+		workers++;
+	if (workers == 0) {
+		PM_LOG(ERR, "no worker lcore: give EAL at least two (e.g. -l 0-1); the main "
+		       "lcore only controls");
+		rc = 2;
+		goto out_eal;
+	}
+	if (workers > PM_MAX_LCORES)
+		workers = PM_MAX_LCORES;
+	ret = pm_tsc_calibrate(200);
+	if (ret != 0) {
+		PM_LOG(ERR, "TSC calibration failed: %s", strerror(-ret));
+		rc = 1;
+		goto out_eal;
+	}
+	p->timeout_ticks = pm_tclock_ticks(&pm_tsc, (uint64_t)p->cfg.timeout_ms * 1000000ULL);
+	p->sched_lead_ticks = pm_tclock_ticks(&pm_tsc, PM_TX_SCHED_LEAD_NS);
+	for (i = 0; i < p->cfg.ntargets; i++)
+		if (p->cfg.targets[i].size > max_frame)
+			max_frame = p->cfg.targets[i].size;
+	max_frame += PM_PROBE_HDRS_LEN;
+	data_room = RTE_MAX((unsigned int)RTE_MBUF_DEFAULT_DATAROOM,
+			    (unsigned int)max_frame + 64);
+	p->mp = pm_mempool_create("pm_mbufs", p->cfg.port_id, p->cfg.mbufs,
+				  (uint16_t)data_room);
+	if (p->mp == NULL) {
+		PM_LOG(ERR, "mbuf pool of %u: %s (give EAL more memory: -m or hugepages)",
+		       p->cfg.mbufs, rte_strerror(rte_errno));
+		rc = 1;
+		goto out_eal;
+	}
+	memset(&pc, 0, sizeof(pc));
+	pc.port_id = p->cfg.port_id;
+	pc.nb_queues = (uint16_t)workers;
+	pc.nb_rxd = (uint16_t)p->cfg.rx_desc;
+	pc.nb_txd = (uint16_t)p->cfg.tx_desc;
+	pc.mtu = max_frame > RTE_ETHER_MAX_LEN - RTE_ETHER_CRC_LEN ?
+		 (uint16_t)(max_frame - RTE_ETHER_HDR_LEN) : 0;
+	pc.want_hw_ts = 1;
+	pc.mp = p->mp;
+	ret = pm_port_start(&pc, &p->port);
+	if (ret != 0) {
+		rc = 1;
+		goto out_eal;
+	}
+	p->nlc = p->port.nb_queues < workers ? p->port.nb_queues : (uint16_t)workers;
+	for (p->sport_stride = 1; p->sport_stride < p->nlc; p->sport_stride <<= 1)
+		;
+	p->trt = calloc(p->cfg.ntargets, sizeof(*p->trt));
+	if (p->trt == NULL) {
+		rc = 1;
+		goto out_port;
+	}
+	ret = pm_resolve(p);
+	if (ret != 0) {
+		PM_LOG(ERR, "no next hop resolved: nothing to probe (check --src-ip, "
+		       "--gateway and that the port is cabled to the right network)");
+		rc = 1;
+		goto out_port;
+	}
+	p->engine = &pm_engine_stamp;
+	ret = p->engine->init(p);
+	if (ret != 0) {
+		rc = 1;
+		goto out_port;
+	}
+	p->sink.ops = pm_sink_find(p->cfg.sink);
+	if (p->sink.ops == NULL) {
+		PM_LOG(ERR, "unknown sink '%s'", p->cfg.sink);
+		rc = 2;
+		goto out_engine;
+	}
+	p->sink.prober_name = p->cfg.id;
+	ret = p->sink.ops->open(&p->sink, p->cfg.output);
+	if (ret != 0) {
+		PM_LOG(ERR, "cannot open output '%s': %s", p->cfg.output, strerror(-ret));
+		rc = 1;
+		goto out_engine;
+	}
+	ret = pm_export_start(p);
+	if (ret != 0) {
+		rc = 1;
+		goto out_sink;
+	}
+	if (pm_telemetry_register() != 0)
+		PM_LOG(WARNING, "telemetry commands not registered");
+
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = pm_on_signal;
+	sigaction(SIGINT, &sa, NULL);
+	sigaction(SIGTERM, &sa, NULL);
+
+	PM_LOG(INFO, "%s: %u targets, %u probe lcores on port %u (%s, %s), window %u ms, "
+	       "timeout %u ms", p->cfg.id, p->cfg.ntargets, p->nlc, p->port.port_id,
+	       p->port.name, p->port.driver, p->cfg.window_ms, p->cfg.timeout_ms);
+	for (i = 0; i < p->nlc; i++)
+		rte_eal_remote_launch(p->engine->lcore_main, p->lc[i], p->lc[i]->lcore_id);
+
+	tty = !a.no_status && isatty(STDERR_FILENO);
+	hz = rte_get_timer_hz();
+	start = last_status = rte_get_timer_cycles();
+	while (!__atomic_load_n(&p->quit, __ATOMIC_RELAXED)) {
+		usleep(50000);
+		now = rte_get_timer_cycles();
+		if (now - last_status >= hz * p->cfg.status_ms / 1000) {
+			pm_status_tick(p, (double)(now - last_status) / (double)hz, tty);
+			last_status = now;
+			pm_port_ts_refresh(&p->port);
+		}
+		if (p->cfg.duration_s && now - start >= hz * p->cfg.duration_s)
+			__atomic_store_n(&p->quit, 1, __ATOMIC_RELAXED);
+	}
+	if (tty)
+		fputc('\n', stderr);
+	PM_LOG(INFO, "stopping: waiting %u ms for probes in flight", p->cfg.timeout_ms);
+	rte_eal_mp_wait_lcore();
+	pm_export_stop(p);
+	pm_export_print_table(p, stderr);
+	pm_status_final(p, stderr);
+	if (p->export_failed || p->sink.failed)
+		PM_LOG(WARNING, "%" PRIu64 " summaries could not be written", p->sink.failed);
+	for (i = 0; i < p->nlc; i++)
+		if (p->lc[i]->st.summaries_dropped)
+			PM_LOG(WARNING, "lcore %u: %" PRIu64 " summaries dropped (export ring full)",
+			       p->lc[i]->lcore_id, p->lc[i]->st.summaries_dropped);
+out_sink:
+	p->sink.ops->close(&p->sink);
+out_engine:
+	p->engine->fini(p);
+out_port:
+	pm_port_stop(&p->port);
+out_eal:
+	rte_eal_cleanup();
+	free(p->trt);
+	free(p->tot);
+	free(p->tot_ent);
+	pm_prober_cfg_free(&p->cfg);
+	return rc;
+}

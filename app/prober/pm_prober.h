@@ -1,0 +1,212 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+/*
+ * pm_prober.h: shared state of pmesh-prober (as testpmd.h is for testpmd).
+ *
+ * One struct pm_prober holds what every thread reads (configuration, port,
+ * targets); one struct pm_lcore per probe lcore holds what only that lcore
+ * writes (its flows, pacing heap, flow table, counters).  Other threads read
+ * an lcore's counters with relaxed atomic loads, never write them.  Records
+ * leave an lcore through its own SPSC ring to the export thread.
+ *
+ * Probing is done by an engine (struct pm_engine, one file each, as
+ * testpmd's forwarding engines): this issue has the STAMP engine; ICMP,
+ * TCP-SYN and RDMA-UD engines plug into the same table.
+ */
+#ifndef PM_PROBER_H
+#define PM_PROBER_H
+
+#include <pthread.h>
+#include <stdint.h>
+
+#include <rte_ether.h>
+#include <rte_hash.h>
+#include <rte_ring.h>
+
+#include "pm_cfg.h"
+#include "pm_hist.h"
+#include "pm_port.h"
+#include "pm_record.h"
+#include "pm_sink.h"
+#include "pm_track.h"
+#include "pm_wire.h"
+
+#define PM_BURST		32
+#define PM_MAX_LCORES		64
+#define PM_HEAD_MAX		96	/* probe bytes kept per flow (rest is padding) */
+#define PM_REC_MAX_PARTS	192	/* 2 x PM_HIST_NBUCKETS / PM_REC_ENTN, rounded up */
+#define PM_SPARSE_MAX		256	/* above this a flow gets a dense histogram */
+
+/* Counters of one lcore.  Written by that lcore only. */
+struct pm_lcore_stats {
+	uint64_t tx_pkts;
+	uint64_t tx_bytes;
+	uint64_t tx_full;		/* tx_burst took fewer: retried later */
+	uint64_t no_mbuf;
+	uint64_t budget_held;		/* probes held back by the global budget */
+	uint64_t stalled;		/* probes held back: in-flight ring full */
+	uint64_t rx_pkts;
+	uint64_t replies;		/* matched, first reply */
+	uint64_t lost;
+	uint64_t late;
+	uint64_t dup;
+	uint64_t reordered;
+	uint64_t unmatched;		/* right flow, seq not outstanding */
+	uint64_t unknown_flow;		/* STAMP reply for no flow of ours */
+	uint64_t bad_echo;		/* reply did not echo our t1 */
+	uint64_t refl_anomaly;		/* t3 < t2, or t3-t2 > t4-t1 */
+	uint64_t not_reply;		/* UDP for us but not a STAMP reply */
+	uint64_t arp_in;
+	uint64_t arp_out;
+	uint64_t icmp_out;
+	uint64_t cause[PM_WIRE_CAUSE_MAX];
+	uint64_t summaries;		/* enqueued to the export ring */
+	uint64_t summaries_dropped;	/* export ring full */
+	uint64_t dispatched;		/* replies handed to another lcore */
+	uint64_t dispatch_dropped;	/* that lcore's ring was full */
+};
+
+struct pm_flow {
+	struct pm_track trk;
+	struct pm_hist rtt;		/* network RTT this window */
+	struct pm_hist refl;		/* reflector delay this window */
+	struct pm_rec_stat raw;
+	struct pm_rec_stat fwd;
+	struct pm_rec_stat bwd;
+	uint64_t next_tsc;		/* pacing: next send */
+	uint64_t period;		/* TSC ticks between probes; 0 = line rate */
+	uint64_t win;			/* window index the counts belong to */
+	uint32_t target;
+	uint16_t fidx;			/* flow index within the target */
+	uint16_t sport;
+	uint16_t ssid;
+	uint16_t rflags;		/* PM_REC_F_* seen this window */
+	uint8_t ts_rx;			/* source of the last t4 */
+	uint8_t refl_synced;
+	uint16_t head_len;
+	uint8_t head[PM_HEAD_MAX];	/* frame head, seq/ts zero */
+};
+
+struct pm_lcore {
+	unsigned int lcore_id;
+	uint16_t idx;			/* 0 .. nlc-1 */
+	uint16_t queue;
+	struct pm_flow *flows;
+	uint32_t nflows;
+	uint32_t *heap;			/* flow indices, min-heap on next_tsc */
+	uint32_t heap_n;
+	uint32_t sweep;			/* sweep cursor */
+	struct rte_hash *ftab;		/* (peer ip, peer port, sport) -> flow */
+	struct rte_ring *rec_ring;	/* records to the export thread */
+	struct rte_ring *rx_ring;	/* replies dispatched from queue 0 */
+	/* probes built but refused by tx_burst: resent first */
+	struct rte_mbuf *pend[PM_BURST];
+	uint32_t pend_flow[PM_BURST];
+	uint32_t pend_seq[PM_BURST];
+	uint16_t npend;
+	uint64_t win;			/* current window index */
+	uint64_t win_end_tsc;
+	uint64_t win_ticks;
+	uint64_t rec_seq;		/* next summary sequence */
+	/* global budget share: token buckets in 1/2^16 units */
+	uint64_t tb_last;
+	uint64_t tb_pkts;
+	uint64_t tb_bytes;
+	uint64_t tb_pps;		/* this lcore's share */
+	uint64_t tb_Bps;
+	uint64_t tb_max_pkts;
+	uint64_t tb_max_bytes;
+	/* status histograms: the lcore fills one, the status thread reads
+	 * the other (published by index) */
+	struct pm_hist st_hist[2];
+	uint32_t st_cur;
+	uint32_t st_ready;		/* atomic: index readable, or 2 */
+	uint64_t st_switch_tsc;
+	uint32_t done;			/* atomic: lcore finished draining */
+	struct pm_lcore_stats st;
+	struct pm_record recbuf[PM_REC_MAX_PARTS];
+} __rte_cache_aligned;
+
+/* What a target needs at run time besides its config. */
+struct pm_target_rt {
+	struct rte_ether_addr mac;	/* next hop */
+	uint8_t resolved;
+	uint16_t frame_len;
+};
+
+/* Per-target totals kept by the export thread (for the table/telemetry). */
+struct pm_target_tot {
+	uint64_t sent;
+	uint64_t received;
+	uint64_t lost;
+	uint64_t late;
+	uint64_t dup;
+	uint64_t reordered;
+	uint64_t unmatched;
+	struct pm_rec_stat rtt;
+	struct pm_rec_stat refl;
+	struct pm_hist hist;		/* network RTT, whole run (sparse) */
+	uint8_t ts_tx;
+	uint8_t ts_rx;
+};
+
+struct pm_prober;
+
+struct pm_engine {
+	const char *name;
+	/* Build per-lcore state for the configured targets. */
+	int (*init)(struct pm_prober *p);
+	/* Per-lcore loop (rte_eal_remote_launch). */
+	int (*lcore_main)(void *lc);
+	void (*fini)(struct pm_prober *p);
+};
+
+extern const struct pm_engine pm_engine_stamp;
+
+struct pm_prober {
+	struct pm_prober_cfg cfg;
+	const struct pm_engine *engine;
+	struct pm_port port;
+	struct rte_mempool *mp;
+	struct pm_target_rt *trt;
+	struct pm_lcore *lc[PM_MAX_LCORES];
+	uint16_t nlc;
+	uint16_t sport_stride;		/* power of two >= nlc */
+	uint8_t dispatch;		/* queue 0's lcore dispatches replies */
+	uint32_t prober_id;
+	uint64_t timeout_ticks;
+	uint64_t sched_lead_ticks;	/* send-on-timestamp lead */
+	uint32_t quit;			/* atomic: stop sending */
+	uint64_t quit_tsc;
+	/* export */
+	struct pm_sink sink;
+	pthread_t export_thread;
+	uint32_t export_quit;		/* atomic */
+	pthread_mutex_t tot_lock;	/* guards tot (export vs telemetry) */
+	struct pm_target_tot *tot;
+	struct pm_hist_ent *tot_ent;
+	uint64_t export_failed;
+};
+
+extern struct pm_prober pm_g;
+
+/* export.c */
+int pm_export_start(struct pm_prober *p);
+void pm_export_stop(struct pm_prober *p);
+void pm_export_print_table(struct pm_prober *p, FILE *out);
+
+/* status.c */
+void pm_status_tick(struct pm_prober *p, double dt_s, int tty);
+int pm_telemetry_register(void);
+void pm_status_final(struct pm_prober *p, FILE *out);
+
+static inline uint64_t
+pm_ld(const uint64_t *v)
+{
+	return __atomic_load_n(v, __ATOMIC_RELAXED);
+}
+
+/* Counter bump by the owning lcore, visible to relaxed readers. */
+#define PM_INC(lc, field, n)						\
+	__atomic_store_n(&(lc)->st.field, (lc)->st.field + (n), __ATOMIC_RELAXED)
+
+#endif /* PM_PROBER_H */
