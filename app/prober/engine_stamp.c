@@ -727,7 +727,7 @@ pm_stamp_init(struct pm_prober *p)
 	struct rte_hash_parameters hp;
 	struct pm_track_slot *slot_next[PM_MAX_LCORES];
 	uint32_t *hist_next[PM_MAX_LCORES];
-	uint32_t t, f, slots, hcap, fi, flows_max = 0;
+	uint32_t t, f, slots, hcap, fi, flows_max = 0, max_wire = 0;
 	unsigned int lid, i, j, idx = 0, socket;
 	struct pm_probe_hdr ph;
 	struct pm_lcore *lc;
@@ -749,6 +749,10 @@ pm_stamp_init(struct pm_prober *p)
 		       p->cfg.src_port_base, flows_max, p->sport_stride);
 		return -EINVAL;
 	}
+	for (t = 0; t < p->cfg.ntargets; t++)
+		if ((uint32_t)p->cfg.targets[t].size + PM_PROBE_HDRS_LEN + PM_WIRE_OVERHEAD > max_wire)
+			max_wire = (uint32_t)p->cfg.targets[t].size + PM_PROBE_HDRS_LEN +
+				   PM_WIRE_OVERHEAD;
 	/* Pass 1: how much each lcore needs. */
 	for (t = 0; t < p->cfg.ntargets; t++) {
 		const struct pm_target_cfg *tc = &p->cfg.targets[t];
@@ -825,9 +829,10 @@ pm_stamp_init(struct pm_prober *p)
 			     p->cfg.budget_mbps * 125000ULL / p->nlc :
 			     (uint64_t)((double)p->cfg.budget_mbps * 125000.0 * rate[idx] /
 					total_rate);
-		lc->tb_max_pkts = RTE_MAX((uint64_t)PM_BURST, lc->tb_pps / 1000) * pm_tsc.hz;
-		lc->tb_max_bytes = RTE_MAX((uint64_t)PM_BURST * 9100, lc->tb_Bps / 1000) *
-				   pm_tsc.hz;
+		/* Bucket depth: 10 ms of budget (at least one probe), so over any
+		 * interval T at most budget x (T + 10 ms) leaves this lcore. */
+		lc->tb_max_pkts = RTE_MAX(1ULL, lc->tb_pps / 100) * pm_tsc.hz;
+		lc->tb_max_bytes = RTE_MAX((uint64_t)max_wire, lc->tb_Bps / 100) * pm_tsc.hz;
 		lc->tb_pkts = lc->tb_max_pkts;
 		lc->tb_bytes = lc->tb_max_bytes;
 		idx++;
