@@ -147,7 +147,7 @@ pm_tel_targets(const char *cmd, const char *params, struct rte_tel_data *d)
 	struct pm_prober *p = &pm_g;
 	struct rte_tel_data *c;
 	uint32_t first = 0, t;
-	char ip[16];
+	char ip[16], key[16];
 
 	(void)cmd;
 	if (params != NULL && *params)
@@ -173,7 +173,10 @@ pm_tel_targets(const char *cmd, const char *params, struct rte_tel_data *d)
 		rte_tel_data_add_dict_u64(c, "rtt_p99_ns", pm_hist_quantile(&s->hist, 0.99));
 		rte_tel_data_add_dict_string(c, "ts_tx", pm_ts_src_str(s->ts_tx));
 		rte_tel_data_add_dict_string(c, "ts_rx", pm_ts_src_str(s->ts_rx));
-		rte_tel_data_add_dict_container(d, p->cfg.targets[t].name, c, 0);
+		rte_tel_data_add_dict_string(c, "name", p->cfg.targets[t].name);
+		snprintf(key, sizeof(key), "%u", t);
+		if (rte_tel_data_add_dict_container(d, key, c, 0) != 0)
+			rte_tel_data_free(c);
 	}
 	pthread_mutex_unlock(&p->tot_lock);
 	return 0;
