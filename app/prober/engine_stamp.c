@@ -33,6 +33,7 @@
 #include <rte_cycles.h>
 #include <rte_errno.h>
 #include <rte_ethdev.h>
+#include <rte_flow.h>
 #include <rte_hash.h>
 #include <rte_jhash.h>
 #include <rte_lcore.h>
@@ -712,6 +713,65 @@ pm_flow_sizes(const struct pm_prober *p, const struct pm_target_cfg *t,
 		*hcap = 0;	/* dense */
 }
 
+/*
+ * Ask the NIC to deliver each lcore's replies to its own queue: match our
+ * address and the low bits of the UDP destination port (the owner index,
+ * see pm_owner()).  Where rte_flow cannot, replies are handed over in
+ * software (pm_rx_one), which is always correct, only slower.
+ */
+static void
+pm_stamp_steer(struct pm_prober *p)
+{
+	struct rte_flow_attr attr = { .ingress = 1 };
+	struct rte_flow_item_ipv4 ip_spec, ip_mask;
+	struct rte_flow_item_udp udp_spec, udp_mask;
+	struct rte_flow_action_queue queue;
+	struct rte_flow_item pattern[4];
+	struct rte_flow_action action[2];
+	struct rte_flow *flows[PM_MAX_LCORES];
+	struct rte_flow_error err;
+	unsigned int i, j;
+
+	if (p->nlc < 2)
+		return;
+	memset(pattern, 0, sizeof(pattern));
+	memset(action, 0, sizeof(action));
+	memset(&ip_spec, 0, sizeof(ip_spec));
+	memset(&ip_mask, 0, sizeof(ip_mask));
+	memset(&udp_spec, 0, sizeof(udp_spec));
+	memset(&udp_mask, 0, sizeof(udp_mask));
+	ip_spec.hdr.dst_addr = rte_cpu_to_be_32(p->cfg.src_ip);
+	ip_mask.hdr.dst_addr = RTE_BE32(0xffffffff);
+	udp_mask.hdr.dst_port = rte_cpu_to_be_16((uint16_t)(p->sport_stride - 1));
+	pattern[0].type = RTE_FLOW_ITEM_TYPE_ETH;
+	pattern[1].type = RTE_FLOW_ITEM_TYPE_IPV4;
+	pattern[1].spec = &ip_spec;
+	pattern[1].mask = &ip_mask;
+	pattern[2].type = RTE_FLOW_ITEM_TYPE_UDP;
+	pattern[2].spec = &udp_spec;
+	pattern[2].mask = &udp_mask;
+	pattern[3].type = RTE_FLOW_ITEM_TYPE_END;
+	action[0].type = RTE_FLOW_ACTION_TYPE_QUEUE;
+	action[0].conf = &queue;
+	action[1].type = RTE_FLOW_ACTION_TYPE_END;
+	for (i = 0; i < p->nlc; i++) {
+		udp_spec.hdr.dst_port = rte_cpu_to_be_16((uint16_t)((p->cfg.src_port_base + i) &
+								      (p->sport_stride - 1)));
+		queue.index = p->lc[i]->queue;
+		flows[i] = rte_flow_create(p->port.port_id, &attr, pattern, action, &err);
+		if (flows[i] == NULL) {
+			PM_LOG(INFO, "port %u: no rte_flow steering (%s): replies for other "
+			       "lcores are handed over by ring", p->port.port_id,
+			       err.message ? err.message : "unsupported");
+			for (j = 0; j < i; j++)
+				rte_flow_destroy(p->port.port_id, flows[j], &err);
+			return;
+		}
+	}
+	PM_LOG(INFO, "port %u: replies steered to their lcore's queue by rte_flow",
+	       p->port.port_id);
+}
+
 static int
 pm_stamp_init(struct pm_prober *p)
 {
@@ -918,6 +978,7 @@ pm_stamp_init(struct pm_prober *p)
 			}
 		}
 	}
+	pm_stamp_steer(p);
 	return 0;
 nomem:
 	PM_LOG(ERR, "out of DPDK memory for %" PRIu64 " flows (give EAL more with -m or "

@@ -17,7 +17,7 @@
 #include "pm_prober.h"
 
 struct pm_sum {
-	uint64_t tx, rx, replies, lost, late, dup, unmatched, bad, held, stalled;
+	uint64_t tx, rx, replies, lost, late, dup, unmatched, bad, other, held, stalled;
 	uint64_t sdrop, txfull, nombuf;
 };
 
@@ -38,9 +38,16 @@ pm_sum_lcores(const struct pm_prober *p, struct pm_sum *s)
 		s->dup += pm_ld(&st->dup);
 		s->unmatched += pm_ld(&st->unmatched) + pm_ld(&st->unknown_flow);
 		s->bad += pm_ld(&st->bad_echo) + pm_ld(&st->not_reply);
-		for (c = 1; c < PM_WIRE_CAUSE_MAX; c++)
-			if (c != PM_WIRE_ARP && c != PM_WIRE_ICMP)
+		for (c = 1; c < PM_WIRE_CAUSE_MAX; c++) {
+			/* Frames that are simply not for a prober are "other";
+			 * malformed ones are "bad". */
+			if (c == PM_WIRE_ARP || c == PM_WIRE_ICMP || c == PM_WIRE_NOT_IPV4 ||
+			    c == PM_WIRE_NOT_UDP || c == PM_WIRE_WRONG_PORT ||
+			    c == PM_WIRE_NOT_FOR_US)
+				s->other += pm_ld(&st->cause[c]);
+			else
 				s->bad += pm_ld(&st->cause[c]);
+		}
 		s->held += pm_ld(&st->budget_held);
 		s->stalled += pm_ld(&st->stalled);
 		s->sdrop += pm_ld(&st->summaries_dropped) + pm_ld(&st->dispatch_dropped);
@@ -70,12 +77,14 @@ pm_status_tick(struct pm_prober *p, double dt_s, int tty)
 	res = (s.replies - prev.replies) + (s.lost - prev.lost);
 	if (tty) {
 		fprintf(stderr, "\r\033[K%s: tx %.0f pps rx %.0f pps | loss %.3f%% late %" PRIu64
-			" dup %" PRIu64 " | rtt p50 %.1f us p99 %.1f us | drops: bad %" PRIu64
-			" unmatched %" PRIu64 " summaries %" PRIu64 " budget-held %" PRIu64,
+			" dup %" PRIu64 " | rtt p50 %.1f us p99 %.1f us | rx bad %" PRIu64 " other %"
+			PRIu64 " unmatched %" PRIu64 " | summaries dropped %" PRIu64
+			" | budget-held %" PRIu64,
 			pm_progname, (s.tx - prev.tx) / dt_s, (s.rx - prev.rx) / dt_s,
 			res ? 100.0 * (double)(s.lost - prev.lost) / (double)res : 0.0,
 			s.late, s.dup, pm_hist_quantile(&h, 0.5) / 1e3,
-			pm_hist_quantile(&h, 0.99) / 1e3, s.bad, s.unmatched, s.sdrop, s.held);
+			pm_hist_quantile(&h, 0.99) / 1e3, s.bad, s.other, s.unmatched, s.sdrop,
+			s.held);
 		fflush(stderr);
 	}
 	prev = s;
