@@ -381,9 +381,11 @@ pm_reply(struct pm_lcore *lc, struct rte_mbuf *m, const struct pm_pkt *pkt,
 	}
 	f = &lc->flows[(uintptr_t)data];
 	pm_flow_roll(lc, f);
-	/* Trust a reply only if it echoes the t1 we wrote for that seq. */
+	/* Trust a reply only if it echoes the t1 we wrote for that seq --
+	 * also when the probe is already resolved, so that forged or stray
+	 * packets never pass for duplicates or late replies. */
 	s = &f->trk.slot[r.s_seq & f->trk.mask];
-	if (s->seq == r.s_seq && s->state == PM_SLOT_OUTSTANDING &&
+	if (s->seq == r.s_seq && s->state != PM_SLOT_FREE &&
 	    r.s_ts != pm_wire_ptp_from_ns(pm_tclock_ns(&pm_tsc, s->t1))) {
 		PM_INC(lc, bad_echo, 1);
 		return;

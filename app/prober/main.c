@@ -370,6 +370,38 @@ pm_resolve(struct pm_prober *p)
 	return got == 0 ? -EHOSTUNREACH : 0;
 }
 
+/*
+ * Wait for the lcores to drain and close their last windows.  They need the
+ * loss timeout; if one takes much longer, say which and keep waiting (a
+ * stuck lcore must be visible, not a silent hang).
+ */
+static void
+pm_wait_lcores(struct pm_prober *p)
+{
+	uint64_t start = pm_clock_monoraw_ns(), limit;
+	unsigned int i, done, warned = 0;
+
+	limit = (uint64_t)p->cfg.timeout_ms * 1000000ULL + 5000000000ULL;
+	for (;;) {
+		for (i = 0, done = 0; i < p->nlc; i++)
+			done += __atomic_load_n(&p->lc[i]->done, __ATOMIC_ACQUIRE);
+		if (done == p->nlc)
+			break;
+		if (!warned && pm_clock_monoraw_ns() - start > limit) {
+			for (i = 0; i < p->nlc; i++)
+				if (!__atomic_load_n(&p->lc[i]->done, __ATOMIC_ACQUIRE))
+					PM_LOG(WARNING, "lcore %u has not finished %u ms after "
+					       "stop (tx %" PRIu64 " rx %" PRIu64 "); still waiting",
+					       p->lc[i]->lcore_id, p->cfg.timeout_ms + 5000,
+					       pm_ld(&p->lc[i]->st.tx_pkts),
+					       pm_ld(&p->lc[i]->st.rx_pkts));
+			warned = 1;
+		}
+		usleep(10000);
+	}
+	rte_eal_mp_wait_lcore();
+}
+
 int
 main(int argc, char **argv)
 {
@@ -378,7 +410,7 @@ main(int argc, char **argv)
 	struct pm_args a;
 	struct pm_port_conf pc;
 	struct sigaction sa;
-	uint64_t start, last_status, now, hz, max_frame = 0;
+	uint64_t start, last_status, now, max_frame = 0;
 	unsigned int lid, workers = 0, i, data_room;
 	int split, ret, rc = 0, tty;
 	char host[64];
@@ -530,23 +562,24 @@ main(int argc, char **argv)
 		rte_eal_remote_launch(p->engine->lcore_main, p->lc[i], p->lc[i]->lcore_id);
 
 	tty = !a.no_status && isatty(STDERR_FILENO);
-	hz = rte_get_timer_hz();
-	start = last_status = rte_get_timer_cycles();
+	/* Control-loop time from the kernel's clock: independent of the TSC
+	 * arithmetic it supervises. */
+	start = last_status = pm_clock_monoraw_ns();
 	while (!__atomic_load_n(&p->quit, __ATOMIC_RELAXED)) {
 		usleep(50000);
-		now = rte_get_timer_cycles();
-		if (now - last_status >= hz * p->cfg.status_ms / 1000) {
-			pm_status_tick(p, (double)(now - last_status) / (double)hz, tty);
+		now = pm_clock_monoraw_ns();
+		if (now - last_status >= (uint64_t)p->cfg.status_ms * 1000000ULL) {
+			pm_status_tick(p, (double)(now - last_status) / 1e9, tty);
 			last_status = now;
 			pm_port_ts_refresh(&p->port);
 		}
-		if (p->cfg.duration_s && now - start >= hz * p->cfg.duration_s)
+		if (p->cfg.duration_s && now - start >= p->cfg.duration_s * 1000000000ULL)
 			__atomic_store_n(&p->quit, 1, __ATOMIC_RELAXED);
 	}
 	if (tty)
 		fputc('\n', stderr);
 	PM_LOG(INFO, "stopping: waiting %u ms for probes in flight", p->cfg.timeout_ms);
-	rte_eal_mp_wait_lcore();
+	pm_wait_lcores(p);
 	pm_export_stop(p);
 	pm_export_print_table(p, stderr);
 	pm_status_final(p, stderr);
