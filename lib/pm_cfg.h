@@ -49,7 +49,7 @@ struct pm_prober_cfg {
 	uint16_t dst_port;		/**< default target port, default 862 */
 	uint16_t rsvd;
 	uint32_t window_ms;		/**< summary window, default 1000 */
-	uint32_t timeout_ms;		/**< loss timeout, default 1000 */
+	uint32_t timeout_ms;		/**< loss timeout; 0 = auto (1000, line rate 10) */
 	uint64_t budget_pps;		/**< global ceiling, default 1000000 */
 	uint64_t budget_mbps;		/**< global ceiling on wire Mbit/s, default 1000 */
 	uint8_t line_rate;		/**< ignore rates, send as fast as the port takes */

@@ -197,13 +197,21 @@ pm_flow_close(struct pm_lcore *lc, struct pm_flow *f, uint16_t flags)
 	b.hist_overflow = f->rtt.overflow + f->refl.overflow;
 
 	n = pm_record_build(lc->recbuf, PM_REC_MAX_PARTS, &h, &b, &f->rtt, &f->refl);
-	if (n > 0 && rte_ring_enqueue_bulk_elem(lc->rec_ring, lc->recbuf,
-						sizeof(struct pm_record),
-						(unsigned int)n, NULL) == (unsigned int)n) {
-		PM_INC(lc, summaries, 1);
-		lc->rec_seq++;
-	} else {
-		PM_INC(lc, summaries_dropped, 1);
+	for (;;) {
+		if (n > 0 && rte_ring_enqueue_bulk_elem(lc->rec_ring, lc->recbuf,
+							sizeof(struct pm_record),
+							(unsigned int)n, NULL) == (unsigned int)n) {
+			PM_INC(lc, summaries, 1);
+			lc->rec_seq++;
+			break;
+		}
+		/* Probing: never wait, count it.  Final windows at shutdown:
+		 * no probe is waiting, so wait for the export thread. */
+		if (n <= 0 || !(flags & PM_REC_F_FINAL)) {
+			PM_INC(lc, summaries_dropped, 1);
+			break;
+		}
+		rte_pause();
 	}
 reset:
 	pm_hist_reset(&f->rtt);
@@ -554,6 +562,23 @@ pm_rx(struct pm_lcore *lc)
 
 /* ---- sweep, loop ---- */
 
+/* Would a sweep of @f now count an event (a loss)?  Looks at the oldest
+ * probe still outstanding, skipping resolved ones (not events). */
+static inline int
+pm_flow_loss_due(const struct pm_flow *f, uint64_t now)
+{
+	const struct pm_track *t = &f->trk;
+	const struct pm_track_slot *s;
+	uint32_t seq;
+
+	for (seq = t->oldest; seq != t->next_seq; seq++) {
+		s = &t->slot[seq & t->mask];
+		if (s->state == PM_SLOT_OUTSTANDING)
+			return now >= s->t1 && now - s->t1 >= pm_g.timeout_ticks;
+	}
+	return 0;
+}
+
 /* Visit a few flows: declare lost what timed out, close stale windows. */
 static void
 pm_sweep(struct pm_lcore *lc, uint64_t now, uint32_t k)
@@ -563,9 +588,23 @@ pm_sweep(struct pm_lcore *lc, uint64_t now, uint32_t k)
 
 	while (k-- > 0 && lc->nflows) {
 		f = &lc->flows[lc->sweep];
+		if (f->win != lc->win) {
+			/* A flow's window closes at its first event after the
+			 * boundary (sends are phase-spread); one with no event
+			 * closes here, at a per-flow point of the first half of
+			 * the window, so a million flows do not hit the export
+			 * ring in the same millisecond. */
+			if (!pm_flow_loss_due(f, now) &&
+			    now - (lc->win_end_tsc - lc->win_ticks) <
+			    (((lc->sweep * 2654435761u) >> 16) * (lc->win_ticks / 2) >> 16)) {
+				if (++lc->sweep == lc->nflows)
+					lc->sweep = 0;
+				continue;
+			}
+			pm_flow_close(lc, f, 0);
+		}
 		if (++lc->sweep == lc->nflows)
 			lc->sweep = 0;
-		pm_flow_roll(lc, f);
 		lost = pm_track_sweep(&f->trk, now, pm_g.timeout_ticks);
 		if (lost)
 			PM_INC(lc, lost, lost);
@@ -702,7 +741,8 @@ pm_flow_sizes(const struct pm_prober *p, const struct pm_target_cfg *t,
 	uint64_t rate = (t->rate_pps + t->flows - 1) / t->flows, exp;
 
 	if (p->cfg.line_rate) {
-		*slots = 4096;
+		/* 16k in flight per flow: at 10 ms timeout, 1.6 Mpps a flow. */
+		*slots = 16384;
 		*hcap = 0;
 		return;
 	}

@@ -64,7 +64,8 @@ pm_usage(FILE *out)
 "      --duration S       stop after S seconds (default: until SIGINT/SIGTERM)\n"
 "  -o, --output FILE      JSON lines to FILE, '-' for stdout (default -)\n"
 "      --window-ms MS     summary window (default 1000)\n"
-"      --timeout-ms MS    a probe unanswered this long is lost (default 1000)\n"
+"      --timeout-ms MS    a probe unanswered this long is lost (default 1000;\n"
+"                         10 with --line-rate, where in-flight slots run out)\n"
 "      --budget-pps N     global ceiling on probes/s (default 1000000)\n"
 "      --budget-mbps N    global ceiling on wire Mbit/s (default 1000)\n"
 "      --line-rate        ignore per-target rates: as fast as the port and budget allow\n"
@@ -258,7 +259,7 @@ pm_parse_args(int argc, char **argv, struct pm_prober_cfg *c, struct pm_args *a,
 				c->budget_pps = v;
 			break;
 		case OPT_BUDGET_MBPS:
-			if (pm_flag_u64("--budget-mbps", optarg, 1, 10000000, &v, e) == 0)
+			if (pm_flag_u64("--budget-mbps", optarg, 1, 1000000, &v, e) == 0)
 				c->budget_mbps = v;
 			break;
 		case OPT_LINE_RATE:
@@ -443,6 +444,8 @@ main(int argc, char **argv)
 			errs.n == 1 ? "" : "s");
 		return 2;
 	}
+	if (p->cfg.timeout_ms == 0)
+		p->cfg.timeout_ms = p->cfg.line_rate ? 10 : 1000;
 	if (a.check) {
 		fprintf(stderr, "pmesh-prober: configuration OK: %u targets\n", p->cfg.ntargets);
 		return 0;
