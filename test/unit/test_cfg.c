@@ -267,7 +267,8 @@ test_defaults(void **state)
 	assert_int_equal(c.dst_port, 862);
 	assert_int_equal(c.src_port_base, 49152);
 	assert_int_equal(c.window_ms, 1000);
-	assert_int_equal(c.timeout_ms, 1000);
+	/* 0 = auto: the prober makes it 1000 ms, or 10 ms in line-rate mode */
+	assert_int_equal(c.timeout_ms, 0);
 	assert_int_equal(c.budget_pps, 1000000);
 	assert_int_equal(c.budget_mbps, 1000);
 	assert_int_equal(c.status_ms, 1000);
@@ -380,7 +381,7 @@ test_many_errors(void **state)
 		");\n"
 		"reflectr = { };\n", &c, &e), -EINVAL);
 	assert_errs(&e,
-		"many.cfg:3: timeout_ms = 70000 out of range [1, 60000]\n"
+		"many.cfg:3: timeout_ms = 70000 out of range [0, 60000]\n"
 		"many.cfg:4: unknown key 'idel_sleep_us' (did you mean "
 		"'idle_sleep_us'?)\n"
 		"many.cfg:5: gateway_mac: invalid MAC address 'zz' (expected "
