@@ -172,6 +172,13 @@ void pm_wire_udp_csum_set(uint8_t *frame, const struct pm_pkt *pkt);
  */
 int pm_wire_parse(const uint8_t *frame, uint32_t len, struct pm_pkt *pkt);
 
+/** Skip UDP checksum verification (a reflector carries the checksum over
+ *  incrementally, so a corrupted request yields a reply that fails it). */
+#define PM_WIRE_F_NO_UDP_CSUM	0x1
+/** pm_wire_parse() with PM_WIRE_F_* @flags. */
+int pm_wire_parse_flags(const uint8_t *frame, uint32_t len, unsigned int flags,
+			struct pm_pkt *pkt);
+
 /** Decode a Session-Sender packet from a UDP payload (>= 44 bytes). */
 int pm_wire_stamp_sender_decode(const uint8_t *pl, uint32_t len,
 				struct pm_stamp_sender *s);
@@ -206,8 +213,11 @@ void pm_wire_probe_stamp(uint8_t *frame, uint32_t seq, uint64_t ts,
  * Turn a received STAMP sender frame into the reflector's reply, in place
  * and never longer than the request: swap MAC/IP/ports, TTL 255, write the
  * reflector fields (stateless: reflector seq = sender seq), t2 = @rx_ts,
- * t3 = 0 for now, copy TLVs (unknown types get the U flag).  @pkt comes from
- * pm_wire_parse() on this frame.  Returns 0 or a pm_wire_cause.
+ * t3 = 0 for now, copy TLVs (unknown types get the U flag, the first
+ * malformed one M).  The UDP checksum is updated incrementally from the
+ * request's, never recomputed, so corruption stays detectable end to end.
+ * @pkt comes from pm_wire_parse() on this frame.  Returns 0 or a
+ * pm_wire_cause.
  */
 int pm_wire_stamp_reflect(uint8_t *frame, const struct pm_pkt *pkt,
 			  uint64_t rx_ts, uint16_t ee);

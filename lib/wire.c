@@ -243,8 +243,26 @@ uint32_t
 pm_wire_csum_partial(const void *buf, size_t len, uint32_t sum)
 {
 	const uint8_t *p = buf;
-	uint64_t acc = sum;
+	uint64_t acc = 0, v;
 
+	/*
+	 * Eight bytes at a time in host order: the ones' complement sum
+	 * commutes with byte swapping (RFC 1071 2.B), so the host-order sum is
+	 * swapped once at the end.  Adding 32-bit halves into 64 bits cannot
+	 * overflow for any frame (2^33 per step, < 2^11 steps at 9000 bytes).
+	 */
+	while (len >= 8) {
+		memcpy(&v, p, sizeof(v));
+		acc += (v & 0xffffffffu) + (v >> 32);
+		p += 8;
+		len -= 8;
+	}
+	while (acc >> 16)
+		acc = (acc & 0xffff) + (acc >> 16);
+#if __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+	acc = ((acc & 0xff) << 8) | (acc >> 8);
+#endif
+	acc += sum;
 	while (len >= 2) {
 		acc += get16(p);
 		p += 2;
@@ -252,7 +270,6 @@ pm_wire_csum_partial(const void *buf, size_t len, uint32_t sum)
 	}
 	if (len)
 		acc += (uint32_t)p[0] << 8;
-	/* A 64-bit accumulator cannot overflow for any buffer we handle. */
 	while (acc >> 16)
 		acc = (acc & 0xffff) + (acc >> 16);
 	return (uint32_t)acc;
@@ -327,7 +344,7 @@ udp_csum_update(uint8_t *csum_field, const uint8_t *old, const uint8_t *p,
 
 static int
 parse_udp(const uint8_t *frame, const uint8_t *ip, uint32_t l4_len,
-	  struct pm_pkt *pkt)
+	  unsigned int flags, struct pm_pkt *pkt)
 {
 	const uint8_t *udp = frame + pkt->l4_off;
 	uint16_t ulen;
@@ -346,7 +363,7 @@ parse_udp(const uint8_t *frame, const uint8_t *ip, uint32_t l4_len,
 		return PM_WIRE_BAD_UDP;
 	pkt->pl_off = (uint16_t)(pkt->l4_off + PM_UDP_HLEN);
 	pkt->pl_len = (uint16_t)(ulen - PM_UDP_HLEN);
-	if (get16(udp + 6) != 0) {
+	if (get16(udp + 6) != 0 && !(flags & PM_WIRE_F_NO_UDP_CSUM)) {
 		sum = ip4_pseudo_sum(ip, ulen);
 		sum = pm_wire_csum_partial(udp, ulen, sum);
 		if (pm_wire_csum_fold(sum) != 0)
@@ -357,6 +374,13 @@ parse_udp(const uint8_t *frame, const uint8_t *ip, uint32_t l4_len,
 
 int
 pm_wire_parse(const uint8_t *frame, uint32_t len, struct pm_pkt *pkt)
+{
+	return pm_wire_parse_flags(frame, len, 0, pkt);
+}
+
+int
+pm_wire_parse_flags(const uint8_t *frame, uint32_t len, unsigned int flags,
+		    struct pm_pkt *pkt)
 {
 	const uint8_t *ip;
 	uint32_t off = PM_ETH_HLEN;
@@ -419,7 +443,7 @@ pm_wire_parse(const uint8_t *frame, uint32_t len, struct pm_pkt *pkt)
 	}
 	if (pkt->proto != IPPROTO_UDP_)
 		return PM_WIRE_NOT_UDP;
-	return parse_udp(frame, ip, tot - ihl, pkt);
+	return parse_udp(frame, ip, tot - ihl, flags, pkt);
 }
 
 int
@@ -553,6 +577,31 @@ pm_wire_probe_stamp(uint8_t *frame, uint32_t seq, uint64_t ts, uint16_t ee)
 			sizeof(old));
 }
 
+/*
+ * Set @flag in the TLV flags byte at payload offset @off, carrying the UDP
+ * checksum over through the 16-bit word that holds it (the payload starts
+ * at an even offset of the UDP header, so words are payload-aligned).
+ */
+static void
+tlv_flag(uint8_t *csum, uint8_t *pl, uint32_t off, uint8_t flag, uint32_t pl_len)
+{
+	uint32_t w = off & ~1u;
+	uint8_t old[2] = { pl[w], w + 1 < pl_len ? pl[w + 1] : 0 };
+
+	pl[off] |= flag;
+	if (get16(csum) == 0)
+		return;
+	if (w + 1 < pl_len) {
+		udp_csum_update(csum, old, pl + w, 2);
+	} else {
+		/* Odd-length payload: the last byte counts as a word padded
+		 * with zero. */
+		uint8_t cur[2] = { pl[w], 0 };
+
+		udp_csum_update(csum, old, cur, 2);
+	}
+}
+
 int
 pm_wire_stamp_reflect(uint8_t *frame, const struct pm_pkt *pkt,
 		      uint64_t rx_ts, uint16_t ee)
@@ -561,6 +610,7 @@ pm_wire_stamp_reflect(uint8_t *frame, const struct pm_pkt *pkt,
 	uint8_t *ip = frame + pkt->l3_off;
 	uint8_t *udp = frame + pkt->l4_off;
 	struct pm_stamp_sender s;
+	uint8_t old[PM_STAMP_BASE_LEN - PM_STAMP_OFF_TS], *csum;
 	uint32_t off;
 	int rc;
 
@@ -578,6 +628,14 @@ pm_wire_stamp_reflect(uint8_t *frame, const struct pm_pkt *pkt,
 	 * offsets, its MBZ area behind), so the sender's values were decoded
 	 * into @s above and are written back from there.
 	 */
+	/*
+	 * The UDP checksum is carried over incrementally (RFC 1624) from the
+	 * request's, not recomputed: a request corrupted on the way keeps a
+	 * wrong checksum in its reply, and the sender sees it (end-to-end).
+	 * Swapping addresses and ports leaves the sum unchanged.
+	 */
+	csum = udp + 6;
+	memcpy(old, pl + PM_STAMP_OFF_TS, sizeof(old));
 	put32(pl + PM_STAMP_OFF_SEQ, s.seq);	/* stateless: echo the seq */
 	put64(pl + PM_STAMP_OFF_TS, 0);		/* t3: set_tx_ts() */
 	put16(pl + PM_STAMP_OFF_EE, ee);
@@ -589,6 +647,8 @@ pm_wire_stamp_reflect(uint8_t *frame, const struct pm_pkt *pkt,
 	put16(pl + PM_STAMP_OFF_S_EE + 2, 0);
 	pl[PM_STAMP_OFF_S_TTL] = pkt->ttl;
 	memset(pl + PM_STAMP_OFF_S_TTL + 1, 0, 3);
+	if (get16(csum) != 0)
+		udp_csum_update(csum, old, pl + PM_STAMP_OFF_TS, sizeof(old));
 
 	/* RFC 8972 4: TLVs we do not implement are returned with U set, a
 	 * malformed one with M set (and nothing after it is interpreted). */
@@ -596,11 +656,11 @@ pm_wire_stamp_reflect(uint8_t *frame, const struct pm_pkt *pkt,
 	     off += PM_STAMP_TLV_HDR_LEN + get16(pl + off + 2)) {
 		if (pkt->pl_len - off < PM_STAMP_TLV_HDR_LEN ||
 		    pkt->pl_len - off - PM_STAMP_TLV_HDR_LEN < get16(pl + off + 2)) {
-			pl[off] |= PM_STAMP_TLV_F_M;
+			tlv_flag(csum, pl, off, PM_STAMP_TLV_F_M, pkt->pl_len);
 			break;
 		}
 		if (pl[off + 1] != PM_STAMP_TLV_PADDING)
-			pl[off] |= PM_STAMP_TLV_F_U;
+			tlv_flag(csum, pl, off, PM_STAMP_TLV_F_U, pkt->pl_len);
 	}
 
 	swap_bytes(frame, frame + 6, 6);
@@ -608,7 +668,6 @@ pm_wire_stamp_reflect(uint8_t *frame, const struct pm_pkt *pkt,
 	swap_bytes(udp, udp + 2, 2);
 	ip[8] = REFLECT_TTL;
 	ip4_csum_set(ip, pkt->l4_off - pkt->l3_off);
-	pm_wire_udp_csum_set(frame, pkt);
 	return PM_WIRE_OK;
 }
 

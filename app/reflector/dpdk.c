@@ -114,7 +114,7 @@ pm_refl_lcore(void *arg)
 		ntx = 0;
 		for (i = 0; i < nb; i++) {
 			d = rte_pktmbuf_mtod(rx[i], uint8_t *);
-			rc = pm_wire_parse(d, rx[i]->data_len, &pkt);
+			rc = pm_wire_parse_flags(d, rx[i]->data_len, PM_WIRE_F_NO_UDP_CSUM, &pkt);
 			if (rc == PM_WIRE_ARP) {
 				if (pm_wire_arp_parse(d, rx[i]->data_len, &op, &sip, &tip, sha) == 1 &&
 				    op == 1 && tip == pm_r.cfg.ip) {

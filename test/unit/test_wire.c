@@ -594,7 +594,8 @@ test_reflect_unknown_tlv(void **state)
 	assert_int_equal(pm_wire_stamp_reflect(f, &pkt, 1, 0x0001),
 			 PM_WIRE_OK);
 	assert_int_equal(pm_wire_parse(f, n, &pkt), PM_WIRE_OK);
-	assert_int_not_equal(rd16(f + 40), 0);	/* the reply has one */
+	/* none in, none out: the checksum is carried over, never invented */
+	assert_int_equal(rd16(f + 40), 0);
 	assert_int_equal(pl[44], 0);
 	assert_int_equal(pl[45], PM_STAMP_TLV_PADDING);
 	assert_int_equal(pl[52], PM_STAMP_TLV_F_U);
@@ -1037,11 +1038,88 @@ test_icmp_echo(void **state)
 	assert_int_equal(pm_wire_icmp_echo_reply(f, &pkt), PM_WIRE_NOT_FOR_US);
 }
 
+/* With a UDP checksum in the request, the reply's (carried over through
+ * the base fields and any TLV flag set) verifies, for TLVs that tile and
+ * for padding that does not, at every length and odd lengths too. */
+static void
+test_reflect_keeps_checksum_valid(void **state)
+{
+	uint8_t f[256];
+	struct pm_pkt pkt;
+	uint32_t x = 7;
+	int n, len, i;
+
+	(void)state;
+	for (len = 48; len <= 140; len++) {
+		n = build_probe(f, sizeof(f), (uint16_t)len);
+		/* overwrite the bytes after the base with junk or TLVs */
+		for (i = 44; i < len; i++) {
+			x = x * 1103515245u + 12345u;
+			f[42 + i] = (uint8_t)(x >> 16);
+		}
+		if (len % 3 == 0) {	/* a valid unknown TLV filling the rest */
+			f[42 + 44] = 0;
+			f[42 + 45] = 9;
+			wr16(f + 42 + 46, (uint16_t)(len - 48));
+		}
+		/* the junk broke the checksum: make it right again */
+		pm_wire_parse(f, n, &pkt);
+		pm_wire_udp_csum_set(f, &pkt);
+		assert_int_equal(pm_wire_parse(f, n, &pkt), PM_WIRE_OK);
+		assert_int_equal(pm_wire_stamp_reflect(f, &pkt, 42, 0x4001), PM_WIRE_OK);
+		pm_wire_stamp_set_tx_ts(f, &pkt, 0x1122334455667788ULL);
+		assert_int_equal(pm_wire_parse(f, n, &pkt), PM_WIRE_OK);
+	}
+}
+
+/* The word-at-a-time checksum equals a plain sum of 16-bit big-endian
+ * words for every length and alignment (odd tails, jumbo frames). */
+static uint32_t
+ref_csum(const uint8_t *p, size_t len, uint32_t sum)
+{
+	uint64_t a = sum;
+
+	for (; len >= 2; p += 2, len -= 2)
+		a += (uint32_t)(p[0] << 8 | p[1]);
+	if (len)
+		a += (uint32_t)p[0] << 8;
+	while (a >> 16)
+		a = (a & 0xffff) + (a >> 16);
+	return (uint32_t)a;
+}
+
+static void
+test_csum_partial_matches_reference(void **state)
+{
+	static uint8_t b[9016];
+	uint32_t x = 12345, sum;
+	size_t len, off, i;
+	int it;
+
+	(void)state;
+	for (it = 0; it < 20000; it++) {
+		for (i = 0; i < sizeof(b); i += 64) {
+			x = x * 1103515245u + 12345u;
+			b[i] = (uint8_t)(x >> 16);
+		}
+		x = x * 1103515245u + 12345u;
+		off = x % 8;
+		len = (it < 200 ? (size_t)it : (x >> 8) % 9000);
+		sum = (x >> 3) & 0x3ffff;
+		for (i = off; i < off + len; i++)
+			b[i] = (uint8_t)(b[i & ~63u] ^ i);
+		assert_int_equal(pm_wire_csum_fold(pm_wire_csum_partial(b + off, len, sum)),
+				 pm_wire_csum_fold(ref_csum(b + off, len, sum)));
+	}
+}
+
 int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_cause_str),
+		cmocka_unit_test(test_csum_partial_matches_reference),
+		cmocka_unit_test(test_reflect_keeps_checksum_valid),
 		cmocka_unit_test(test_sender_offsets),
 		cmocka_unit_test(test_reflector_offsets),
 		cmocka_unit_test(test_tlv_check),
