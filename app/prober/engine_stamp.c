@@ -394,7 +394,8 @@ pm_reply(struct pm_lcore *lc, struct rte_mbuf *m, const struct pm_pkt *pkt,
 	 * packets never pass for duplicates or late replies. */
 	s = &f->trk.slot[r.s_seq & f->trk.mask];
 	if (s->seq == r.s_seq && s->state != PM_SLOT_FREE &&
-	    r.s_ts != pm_wire_ptp_from_ns(pm_tclock_ns(&pm_tsc, s->t1))) {
+	    ((uint32_t)r.s_ts >= 1000000000u ||
+	     pm_wire_ptp_to_ns(r.s_ts) != pm_tclock_ns(&pm_tsc, s->t1))) {
 		PM_INC(lc, bad_echo, 1);
 		return;
 	}

@@ -91,7 +91,7 @@ pm_refl_lcore(void *arg)
 	const uint16_t port_id = pm_r.port.port_id;
 	struct rte_mbuf *rx[PM_RBURST], *tx[PM_RBURST], *one;
 	struct pm_pkt pkts[PM_RBURST], pkt;
-	uint64_t t2tsc, t2, t3, idle = 0;
+	uint64_t t2tsc, t2, t3, t2w = 0, t2w_tsc, idle = 0;
 	uint16_t nb, i, ntx, sent, retry;
 	uint32_t sip, tip;
 	uint16_t op;
@@ -110,6 +110,7 @@ pm_refl_lcore(void *arg)
 		}
 		idle = 0;
 		t2tsc = rte_rdtsc();
+		t2w_tsc = 0;
 		PM_RINC(lc, rx, nb);
 		ntx = 0;
 		for (i = 0; i < nb; i++) {
@@ -146,8 +147,15 @@ pm_refl_lcore(void *arg)
 					rte_pktmbuf_free(rx[i]);
 					continue;
 				} else {
+					/* One TSC read (and one conversion) per burst,
+					 * unless the NIC stamped this frame itself. */
 					t2 = pm_port_rx_ns(&pm_r.port.ts, rx[i], t2tsc, &src);
-					rc = pm_wire_stamp_reflect(d, &pkt, pm_wire_ptp_from_ns(t2),
+					if (src != PM_TS_TSC)
+						t2w = pm_wire_ptp_from_ns(t2);
+					else if (t2w_tsc == 0)
+						t2w_tsc = pm_wire_ptp_from_ns(t2);
+					rc = pm_wire_stamp_reflect(d, &pkt,
+								   src != PM_TS_TSC ? t2w : t2w_tsc,
 								   pm_r.ee);
 					if (rc == PM_WIRE_OK) {
 						tx[ntx] = rx[i];
