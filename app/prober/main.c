@@ -62,7 +62,7 @@ pm_usage(FILE *out)
 "\n"
 "Options for both modes (override the file):\n"
 "      --duration S       stop after S seconds (default: until SIGINT/SIGTERM)\n"
-"  -o, --output FILE      JSON lines to FILE, '-' for stdout (default -)\n"
+"  -o, --output FILE      JSON lines appended to FILE, '-' for stdout (default -)\n"
 "      --window-ms MS     summary window (default 1000)\n"
 "      --timeout-ms MS    a probe unanswered this long is lost (default 1000;\n"
 "                         10 with --line-rate, where in-flight slots run out)\n"

@@ -257,6 +257,18 @@ JUNK_KINDS = [
 ]
 
 
+def udp_csum_ok(data):
+    """True when an untagged IPv4/UDP frame's UDP checksum verifies (or is
+    0, meaning none)."""
+    ihl = (data[14] & 15) * 4
+    u = 14 + ihl
+    ulen = struct.unpack("!H", data[u + 4:u + 6])[0]
+    if struct.unpack("!H", data[u + 6:u + 8])[0] == 0:
+        return True
+    pseudo = data[26:34] + struct.pack("!BBH", 0, 17, ulen)
+    return csum(pseudo + data[u:u + ulen]) == 0
+
+
 def parse_udp_frame(data):
     """(sip, dip, sport, dport, payload, ip_hdr_len) of an untagged
     IPv4/UDP frame, else None."""
@@ -361,6 +373,7 @@ def run_reflector(a, w, rng):
     dmac = mac_bytes(a.dst_mac)
     sip, dip = ip_bytes(a.src_ip), ip_bytes(a.dst_ip)
     st = {"mode": "reflector", "junk": {}, "valid_sent": 0, "valid_replies": 0,
+          "bad_csum_replies": 0,
           "bad_replies": 0, "reply_errors": {}, "tlv_m_ok": 0, "tlv_m_sent": 0,
           "arp_sent": 0, "arp_replies": 0, "icmp_echo_sent": 0,
           "icmp_echo_replies": 0, "unexpected": 0, "unexpected_examples": []}
@@ -395,6 +408,12 @@ def run_reflector(a, w, rng):
             pl = p[4]
             if len(pl) < STAMP_LEN:
                 error("short")
+                continue
+            if not udp_csum_ok(f):
+                # The reflector carries a request's UDP checksum over
+                # (RFC 1624) instead of recomputing it: a request sent
+                # with a bad checksum must come back with a bad one.
+                st["bad_csum_replies"] += 1
                 continue
             r_seq, t3, ee, ssid, t2, s_seq, s_ts, s_ee, _, s_ttl = \
                 struct.unpack("!IQHHQIQHHB", pl[:41])
