@@ -192,8 +192,8 @@ pm_parse_args(int argc, char **argv, struct pm_prober_cfg *c, struct pm_args *a,
 			return -EINVAL;
 	}
 	optind = 1;
-	opterr = 1;
-	while ((opt = getopt_long(argc, argv, "c:o:hV", pm_opts, NULL)) != -1) {
+	opterr = 0;	/* our own messages, in file:line / --flag form */
+	while ((opt = getopt_long(argc, argv, ":c:o:hV", pm_opts, NULL)) != -1) {
 		switch (opt) {
 		case 'c':
 			break;
@@ -285,6 +285,9 @@ pm_parse_args(int argc, char **argv, struct pm_prober_cfg *c, struct pm_args *a,
 		case OPT_CLOCK_SYNCED:
 			c->clock_synced = 1;
 			break;
+		case ':':
+			pm_cfg_err(e, argv[optind - 1], 0, "needs a value (see --help)");
+			break;
 		default:
 			pm_cfg_err(e, argv[optind - 1], 0, "unknown option (see --help)");
 			break;
@@ -308,7 +311,7 @@ pm_parse_args(int argc, char **argv, struct pm_prober_cfg *c, struct pm_args *a,
 		pm_cfg_err(e, a->config ? a->config : "--target", 0,
 			   "no targets: give --target IP or a targets list in -c FILE");
 	if (e->n == 0)
-		pm_prober_cfg_check(c, a->config ? a->config : "flags", e);
+		pm_prober_cfg_check(c, a->config, e);	/* NULL: errors name the flags */
 	return e->n ? -EINVAL : 0;
 }
 

@@ -327,8 +327,8 @@ pm_refl_args(int argc, char **argv, int *check, struct pm_cfg_errs *e)
 	if (file && pm_reflector_cfg_load(file, c, e) != 0)
 		return -EINVAL;
 	optind = 1;
-	opterr = 1;
-	while ((opt = getopt_long(argc, argv, "c:h", opts, NULL)) != -1) {
+	opterr = 0;	/* our own messages */
+	while ((opt = getopt_long(argc, argv, ":c:h", opts, NULL)) != -1) {
 		v = 0;
 		if (optarg) {
 			errno = 0;
@@ -396,6 +396,9 @@ pm_refl_args(int argc, char **argv, int *check, struct pm_cfg_errs *e)
 		case R_OPT_SYNC:
 			c->clock_synced = 1;
 			break;
+		case ':':
+			pm_cfg_err(e, argv[optind - 1], 0, "needs a value (see --help)");
+			break;
 		default:
 			pm_cfg_err(e, argv[optind - 1], 0, "unknown option (see --help)");
 			break;
@@ -406,7 +409,7 @@ pm_refl_args(int argc, char **argv, int *check, struct pm_cfg_errs *e)
 	if (c->ip == 0 && e->n == 0)
 		pm_cfg_err(e, file ? file : "--ip", 0, "the reflector's address is required");
 	if (e->n == 0)
-		pm_reflector_cfg_check(c, file ? file : "flags", e);
+		pm_reflector_cfg_check(c, file, e);	/* NULL: errors name the flags */
 	return e->n ? -EINVAL : 0;
 }
 
