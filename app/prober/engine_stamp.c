@@ -291,6 +291,73 @@ pm_tx_flush(struct pm_lcore *lc, struct rte_mbuf **m, uint16_t n)
 	lc->npend = n - sent;
 }
 
+/* Copy a flow's frame head into @m, zero the padding after it. */
+static inline void
+pm_build(const struct pm_flow *f, struct rte_mbuf *m, uint16_t len)
+{
+	uint8_t *d = rte_pktmbuf_mtod(m, uint8_t *);
+
+	rte_memcpy(d, f->head, f->head_len);
+	if (len > f->head_len)
+		memset(d + f->head_len, 0, len - f->head_len);
+	m->data_len = len;
+	m->pkt_len = len;
+}
+
+/*
+ * Line rate: every flow is always due, so a round robin over the flows
+ * replaces the pacing heap; the budget buckets still hold.  A flow whose
+ * in-flight ring is full is skipped (counted stalled) for this burst.
+ */
+static uint16_t
+pm_tx_line_rate(struct pm_lcore *lc, uint64_t now)
+{
+	const struct pm_prober *p = &pm_g;
+	struct rte_mbuf *m[PM_BURST];
+	uint64_t pkt_cost = pm_tsc.hz, byte_cost;
+	uint32_t tries, fi;
+	uint16_t n = 0, len;
+	struct pm_flow *f;
+	int64_t seq;
+
+	if (lc->nflows == 0)
+		return 0;
+	pm_tb_refill(lc, now);
+	if (rte_pktmbuf_alloc_bulk(p->mp, m, PM_BURST) != 0) {
+		PM_INC(lc, no_mbuf, 1);
+		return 0;
+	}
+	for (tries = 0; n < PM_BURST && tries < PM_BURST + lc->nflows; tries++) {
+		fi = lc->rr;
+		if (++lc->rr == lc->nflows)
+			lc->rr = 0;
+		f = &lc->flows[fi];
+		len = p->trt[f->target].frame_len;
+		byte_cost = pm_tsc.hz * (uint64_t)(len + PM_WIRE_OVERHEAD);
+		if (lc->tb_pkts < pkt_cost || lc->tb_bytes < byte_cost) {
+			PM_INC(lc, budget_held, 1);
+			break;
+		}
+		pm_flow_roll(lc, f);
+		seq = pm_track_send(&f->trk, now);
+		if (seq < 0) {
+			PM_INC(lc, stalled, 1);
+			continue;
+		}
+		lc->tb_pkts -= pkt_cost;
+		lc->tb_bytes -= byte_cost;
+		pm_build(f, m[n], len);
+		lc->pend_flow[n] = fi;
+		lc->pend_seq[n] = (uint32_t)seq;
+		n++;
+	}
+	if (n < PM_BURST)
+		rte_pktmbuf_free_bulk(&m[n], PM_BURST - n);
+	if (n)
+		pm_tx_flush(lc, m, n);
+	return n;
+}
+
 static uint16_t
 pm_tx(struct pm_lcore *lc, uint64_t now)
 {
@@ -301,7 +368,6 @@ pm_tx(struct pm_lcore *lc, uint64_t now)
 	struct pm_flow *f;
 	uint32_t fi;
 	int64_t seq;
-	uint8_t *d;
 
 	if (lc->npend) {
 		memcpy(m, lc->pend, lc->npend * sizeof(m[0]));
@@ -309,6 +375,8 @@ pm_tx(struct pm_lcore *lc, uint64_t now)
 		pm_tx_flush(lc, m, n);
 		return n;
 	}
+	if (p->cfg.line_rate)
+		return pm_tx_line_rate(lc, now);
 	if (lc->heap_n == 0 || lc->flows[lc->heap[0]].next_tsc > now)
 		return 0;
 	pm_tb_refill(lc, now);
@@ -336,12 +404,7 @@ pm_tx(struct pm_lcore *lc, uint64_t now)
 		}
 		lc->tb_pkts -= pkt_cost;
 		lc->tb_bytes -= byte_cost;
-		d = rte_pktmbuf_mtod(m[n], uint8_t *);
-		rte_memcpy(d, f->head, f->head_len);
-		if (len > f->head_len)
-			memset(d + f->head_len, 0, len - f->head_len);
-		m[n]->data_len = len;
-		m[n]->pkt_len = len;
+		pm_build(f, m[n], len);
 		lc->pend_flow[n] = fi;
 		lc->pend_seq[n] = (uint32_t)seq;
 		n++;
@@ -371,6 +434,7 @@ pm_reply(struct pm_lcore *lc, struct rte_mbuf *m, const struct pm_pkt *pkt,
 	struct pm_fkey key;
 	struct pm_flow *f;
 	uint64_t t1, t1ns, t2, t3, t4, raw, net, refl;
+	uint32_t idx;
 	void *data;
 	int rc;
 	uint8_t src;
@@ -380,14 +444,22 @@ pm_reply(struct pm_lcore *lc, struct rte_mbuf *m, const struct pm_pkt *pkt,
 		PM_INC(lc, cause[rc < PM_WIRE_CAUSE_MAX ? rc : 0], 1);
 		return;
 	}
-	key.ip = pkt->sip;
-	key.port = pkt->sport;
-	key.sport = pkt->dport;
-	if (rte_hash_lookup_data(lc->ftab, &key, &data) < 0) {
-		PM_INC(lc, unknown_flow, 1);
-		return;
+	/* Fast path: the SSID names the flow (pmesh and RFC 8972 reflectors
+	 * echo it); the addresses and ports must agree.  Otherwise (TWAMP-Light
+	 * reflectors zero it) the hash of the addresses and ports decides. */
+	idx = lc->ssid_map[r.ssid];
+	f = &lc->flows[idx ? idx - 1 : 0];
+	if (idx == 0 || f->peer_ip != pkt->sip || f->peer_port != pkt->sport ||
+	    f->sport != pkt->dport) {
+		key.ip = pkt->sip;
+		key.port = pkt->sport;
+		key.sport = pkt->dport;
+		if (rte_hash_lookup_data(lc->ftab, &key, &data) < 0) {
+			PM_INC(lc, unknown_flow, 1);
+			return;
+		}
+		f = &lc->flows[(uintptr_t)data];
 	}
-	f = &lc->flows[(uintptr_t)data];
 	pm_flow_roll(lc, f);
 	/* Trust a reply only if it echoes the t1 we wrote for that seq --
 	 * also when the probe is already resolved, so that forged or stray
@@ -896,8 +968,10 @@ pm_stamp_init(struct pm_prober *p)
 		hist_next[idx] = rte_zmalloc_socket("pm_hist", sizeof(uint32_t) *
 						    (nhent[idx] + 2 * PM_HIST_NBUCKETS + 2),
 						    RTE_CACHE_LINE_SIZE, socket);
+		lc->ssid_map = rte_zmalloc_socket("pm_ssid", sizeof(uint32_t) * 65536,
+						  RTE_CACHE_LINE_SIZE, socket);
 		if (lc->flows == NULL || lc->heap == NULL || slot_next[idx] == NULL ||
-		    hist_next[idx] == NULL)
+		    hist_next[idx] == NULL || lc->ssid_map == NULL)
 			goto nomem;
 		pm_hist_init_dense(&lc->st_hist[0], hist_next[idx]);
 		pm_hist_init_dense(&lc->st_hist[1], hist_next[idx] + PM_HIST_NBUCKETS);
@@ -969,6 +1043,10 @@ pm_stamp_init(struct pm_prober *p)
 			fl->fidx = (uint16_t)f;
 			fl->sport = (uint16_t)(p->cfg.src_port_base + f * p->sport_stride + j);
 			fl->ssid = (uint16_t)(1 + g % 65535);
+			fl->peer_ip = tc->ip;
+			fl->peer_port = tc->port;
+			if (lc->ssid_map[fl->ssid] == 0)
+				lc->ssid_map[fl->ssid] = fi + 1;
 			pm_track_init(&fl->trk, slot_next[j], slots, 0);
 			slot_next[j] += slots;
 			if (hcap) {

@@ -76,6 +76,8 @@ struct pm_flow {
 	uint64_t period;		/* TSC ticks between probes; 0 = line rate */
 	uint64_t win;			/* window index the counts belong to */
 	uint32_t target;
+	uint32_t peer_ip;		/* the target's address and port, kept */
+	uint16_t peer_port;		/* here for the reply match */
 	uint16_t fidx;			/* flow index within the target */
 	uint16_t sport;
 	uint16_t ssid;
@@ -96,6 +98,8 @@ struct pm_lcore {
 	uint32_t heap_n;
 	uint32_t sweep;			/* sweep cursor */
 	struct rte_hash *ftab;		/* (peer ip, peer port, sport) -> flow */
+	uint32_t *ssid_map;		/* SSID -> flow index + 1 (fast path) */
+	uint32_t rr;			/* line rate: next flow to send */
 	struct rte_ring *rec_ring;	/* records to the export thread */
 	struct rte_ring *rx_ring;	/* replies dispatched from queue 0 */
 	/* probes built but refused by tx_burst: resent first */
