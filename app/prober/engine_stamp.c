@@ -536,6 +536,32 @@ pm_tx_one(struct pm_lcore *lc, struct rte_mbuf *m)
 		rte_pktmbuf_free(m);
 }
 
+/*
+ * A next hop announced a MAC (reply, request or gratuitous ARP, e.g. after a
+ * VRRP failover): point this lcore's flows behind it at the new MAC.  Rare,
+ * so a walk over the flows is fine; frames already built keep the old one.
+ */
+static void
+pm_arp_learn(struct pm_lcore *lc, uint32_t ip, const uint8_t mac[6])
+{
+	const struct pm_prober *p = &pm_g;
+	uint32_t i, n = 0;
+
+	if (p->cfg.gateway_ip != 0 && ip != p->cfg.gateway_ip)
+		return;
+	for (i = 0; i < lc->nflows; i++) {
+		struct pm_flow *f = &lc->flows[i];
+
+		if ((p->cfg.gateway_ip != 0 || f->peer_ip == ip) &&
+		    memcmp(f->head, mac, 6) != 0) {
+			memcpy(f->head, mac, 6);
+			n++;
+		}
+	}
+	if (n)
+		PM_INC(lc, arp_updates, 1);
+}
+
 /* Returns 1 when the mbuf was consumed (sent or handed over). */
 static int
 pm_rx_one(struct pm_lcore *lc, struct rte_mbuf *m, uint64_t t4_tsc, int local)
@@ -554,8 +580,11 @@ pm_rx_one(struct pm_lcore *lc, struct rte_mbuf *m, uint64_t t4_tsc, int local)
 		break;
 	case PM_WIRE_ARP:
 		PM_INC(lc, arp_in, 1);
-		if (pm_wire_arp_parse(d, m->data_len, &op, &sip, &tip, sha) == 1 &&
-		    op == 1 && tip == p->cfg.src_ip) {
+		if (pm_wire_arp_parse(d, m->data_len, &op, &sip, &tip, sha) != 1)
+			return 0;
+		if (!p->cfg.have_gateway_mac)
+			pm_arp_learn(lc, sip, sha);
+		if (op == 1 && tip == p->cfg.src_ip) {
 			pm_wire_arp_reply(d, p->port.mac.addr_bytes, p->cfg.src_ip);
 			PM_INC(lc, arp_out, 1);
 			pm_tx_one(lc, m);

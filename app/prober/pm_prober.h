@@ -54,9 +54,9 @@ struct pm_lcore_stats {
 	uint64_t unknown_flow;		/* STAMP reply for no flow of ours */
 	uint64_t bad_echo;		/* reply did not echo our t1 */
 	uint64_t refl_anomaly;		/* t3 < t2, or t3-t2 > t4-t1 */
-	uint64_t not_reply;		/* UDP for us but not a STAMP reply */
 	uint64_t arp_in;
 	uint64_t arp_out;
+	uint64_t arp_updates;		/* a next hop's MAC changed */
 	uint64_t icmp_out;
 	uint64_t cause[PM_WIRE_CAUSE_MAX];
 	uint64_t summaries;		/* enqueued to the export ring */

@@ -37,7 +37,7 @@ pm_sum_lcores(const struct pm_prober *p, struct pm_sum *s)
 		s->late += pm_ld(&st->late);
 		s->dup += pm_ld(&st->dup);
 		s->unmatched += pm_ld(&st->unmatched) + pm_ld(&st->unknown_flow);
-		s->bad += pm_ld(&st->bad_echo) + pm_ld(&st->not_reply);
+		s->bad += pm_ld(&st->bad_echo);
 		for (c = 1; c < PM_WIRE_CAUSE_MAX; c++) {
 			/* Frames that are simply not for a prober are "other";
 			 * malformed ones are "bad". */
@@ -130,6 +130,7 @@ pm_tel_lcores(const char *cmd, const char *params, struct rte_tel_data *d)
 		PM_TEL(refl_anomaly);
 		PM_TEL(arp_in);
 		PM_TEL(arp_out);
+		PM_TEL(arp_updates);
 		PM_TEL(icmp_out);
 		PM_TEL(summaries);
 		PM_TEL(summaries_dropped);
@@ -213,7 +214,8 @@ pm_status_final(struct pm_prober *p, FILE *out)
 	static const char *const names[] = {
 		"tx_pkts", "tx_full", "no_mbuf", "budget_held", "stalled", "rx_pkts",
 		"replies", "lost", "late", "dup", "reordered", "unmatched", "unknown_flow",
-		"bad_echo", "refl_anomaly", "not_reply", "arp_in", "arp_out", "icmp_out",
+		"bad_echo", "refl_anomaly", "arp_in", "arp_out", "arp_updates",
+		"icmp_out",
 		"summaries", "summaries_dropped", "dispatched", "dispatch_dropped",
 	};
 
@@ -224,7 +226,8 @@ pm_status_final(struct pm_prober *p, FILE *out)
 			st->tx_pkts, st->tx_full, st->no_mbuf, st->budget_held, st->stalled,
 			st->rx_pkts, st->replies, st->lost, st->late, st->dup, st->reordered,
 			st->unmatched, st->unknown_flow, st->bad_echo, st->refl_anomaly,
-			st->not_reply, st->arp_in, st->arp_out, st->icmp_out, st->summaries,
+			st->arp_in, st->arp_out, st->arp_updates, st->icmp_out,
+			st->summaries,
 			st->summaries_dropped, st->dispatched, st->dispatch_dropped,
 		};
 
