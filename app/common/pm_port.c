@@ -277,10 +277,45 @@ pm_port_start(const struct pm_port_conf *conf, struct pm_port *port)
 	return 0;
 }
 
+/*
+ * Before a port closes, drain what still arrives until the line has been
+ * quiet for 50 ms (at most @max_ms): a peer's replies still in flight are
+ * not left in rings being torn down (the 22.11 memif PMD can crash the
+ * other side when one leaves while traffic flows).  Control path only,
+ * after the lcores have returned.
+ */
+static void
+pm_port_quiesce(struct pm_port *port, unsigned int max_ms)
+{
+	uint64_t hz = rte_get_timer_hz(), now, deadline, quiet_since;
+	struct rte_mbuf *pkts[32];
+	uint16_t q, nb, got;
+
+	now = rte_get_timer_cycles();
+	deadline = now + hz * max_ms / 1000;
+	quiet_since = now;
+	while ((now = rte_get_timer_cycles()) < deadline &&
+	       now - quiet_since < hz / 20) {
+		got = 0;
+		for (q = 0; q < port->nb_queues; q++) {
+			nb = rte_eth_rx_burst(port->port_id, q, pkts, RTE_DIM(pkts));
+			rte_pktmbuf_free_bulk(pkts, nb);
+			got += nb;
+		}
+		if (got)
+			quiet_since = rte_get_timer_cycles();
+		else
+			rte_delay_us_sleep(1000);
+	}
+}
+
 void
 pm_port_stop(struct pm_port *port)
 {
 	int ret;
+
+	if (port->nb_queues)
+		pm_port_quiesce(port, 500);
 
 	ret = rte_eth_dev_stop(port->port_id);
 	if (ret != 0)

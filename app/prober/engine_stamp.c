@@ -305,69 +305,53 @@ pm_build(const struct pm_flow *f, struct rte_mbuf *m, uint16_t len)
 }
 
 /*
- * Line rate: every flow is always due, so a round robin over the flows
- * replaces the pacing heap; the budget buckets still hold.  A flow whose
- * in-flight ring is full is skipped (counted stalled) for this burst.
+ * Claim this lcore's budget and a sequence number of flow @fi, and build
+ * its probe into @m as burst slot @slot.  Returns 1 when built, 0 when the
+ * flow's in-flight ring is full (counted stalled), -1 when the budget holds
+ * probes back (counted budget_held).
  */
-static uint16_t
-pm_tx_line_rate(struct pm_lcore *lc, uint64_t now)
+static inline int
+pm_probe_take(struct pm_lcore *lc, uint32_t fi, struct rte_mbuf *m, uint16_t slot,
+	      uint64_t now)
 {
-	const struct pm_prober *p = &pm_g;
-	struct rte_mbuf *m[PM_BURST];
-	uint64_t pkt_cost = pm_tsc.hz, byte_cost;
-	uint32_t tries, fi;
-	uint16_t n = 0, len;
-	struct pm_flow *f;
+	struct pm_flow *f = &lc->flows[fi];
+	uint16_t len = pm_g.trt[f->target].frame_len;
+	uint64_t byte_cost = pm_tsc.hz * (uint64_t)(len + PM_WIRE_OVERHEAD);
 	int64_t seq;
 
-	if (lc->nflows == 0)
-		return 0;
-	pm_tb_refill(lc, now);
-	if (rte_pktmbuf_alloc_bulk(p->mp, m, PM_BURST) != 0) {
-		PM_INC(lc, no_mbuf, 1);
+	if (lc->tb_pkts < pm_tsc.hz || lc->tb_bytes < byte_cost) {
+		PM_INC(lc, budget_held, 1);
+		return -1;
+	}
+	pm_flow_roll(lc, f);
+	seq = pm_track_send(&f->trk, now);
+	if (seq < 0) {
+		PM_INC(lc, stalled, 1);
 		return 0;
 	}
-	for (tries = 0; n < PM_BURST && tries < PM_BURST + lc->nflows; tries++) {
-		fi = lc->rr;
-		if (++lc->rr == lc->nflows)
-			lc->rr = 0;
-		f = &lc->flows[fi];
-		len = p->trt[f->target].frame_len;
-		byte_cost = pm_tsc.hz * (uint64_t)(len + PM_WIRE_OVERHEAD);
-		if (lc->tb_pkts < pkt_cost || lc->tb_bytes < byte_cost) {
-			PM_INC(lc, budget_held, 1);
-			break;
-		}
-		pm_flow_roll(lc, f);
-		seq = pm_track_send(&f->trk, now);
-		if (seq < 0) {
-			PM_INC(lc, stalled, 1);
-			continue;
-		}
-		lc->tb_pkts -= pkt_cost;
-		lc->tb_bytes -= byte_cost;
-		pm_build(f, m[n], len);
-		lc->pend_flow[n] = fi;
-		lc->pend_seq[n] = (uint32_t)seq;
-		n++;
-	}
-	if (n < PM_BURST)
-		rte_pktmbuf_free_bulk(&m[n], PM_BURST - n);
-	if (n)
-		pm_tx_flush(lc, m, n);
-	return n;
+	lc->tb_pkts -= pm_tsc.hz;
+	lc->tb_bytes -= byte_cost;
+	pm_build(f, m, len);
+	lc->pend_flow[slot] = fi;
+	lc->pend_seq[slot] = (uint32_t)seq;
+	return 1;
 }
 
+/*
+ * Send what is due.  Paced flows come off the min-heap in send-time order;
+ * at line rate every flow is always due, so a round robin replaces the heap
+ * (a flow whose ring is full is skipped for this burst).  Probes the queue
+ * refused last time go first.
+ */
 static uint16_t
 pm_tx(struct pm_lcore *lc, uint64_t now)
 {
 	const struct pm_prober *p = &pm_g;
 	struct rte_mbuf *m[PM_BURST];
-	uint64_t pkt_cost = pm_tsc.hz, byte_cost;
-	uint16_t n = 0, len;
+	uint32_t fi, tries;
 	struct pm_flow *f;
-	uint32_t fi;
-	int64_t seq;
+	uint16_t n = 0;
+	int rc;
 
 	if (lc->npend) {
 		memcpy(m, lc->pend, lc->npend * sizeof(m[0]));
@@ -375,44 +359,44 @@ pm_tx(struct pm_lcore *lc, uint64_t now)
 		pm_tx_flush(lc, m, n);
 		return n;
 	}
-	if (p->cfg.line_rate)
-		return pm_tx_line_rate(lc, now);
-	if (lc->heap_n == 0 || lc->flows[lc->heap[0]].next_tsc > now)
+	if (lc->nflows == 0 ||
+	    (!p->cfg.line_rate && lc->flows[lc->heap[0]].next_tsc > now))
 		return 0;
 	pm_tb_refill(lc, now);
 	if (rte_pktmbuf_alloc_bulk(p->mp, m, PM_BURST) != 0) {
 		PM_INC(lc, no_mbuf, 1);
 		return 0;
 	}
-	while (n < PM_BURST && lc->flows[lc->heap[0]].next_tsc <= now) {
-		fi = lc->heap[0];
-		f = &lc->flows[fi];
-		len = p->trt[f->target].frame_len;
-		byte_cost = pm_tsc.hz * (uint64_t)(len + PM_WIRE_OVERHEAD);
-		if (lc->tb_pkts < pkt_cost || lc->tb_bytes < byte_cost) {
-			PM_INC(lc, budget_held, 1);
-			break;
+	if (p->cfg.line_rate) {
+		for (tries = 0; n < PM_BURST && tries < PM_BURST + lc->nflows; tries++) {
+			fi = lc->rr;
+			if (++lc->rr == lc->nflows)
+				lc->rr = 0;
+			rc = pm_probe_take(lc, fi, m[n], n, now);
+			if (rc < 0)
+				break;
+			n += rc;
 		}
-		pm_flow_roll(lc, f);
-		seq = pm_track_send(&f->trk, now);
-		if (seq < 0) {
-			/* In-flight ring full: hold this flow back a little. */
-			PM_INC(lc, stalled, 1);
-			f->next_tsc = now + (f->period ? f->period : pm_tsc.hz / 100000);
+	} else {
+		while (n < PM_BURST && lc->flows[lc->heap[0]].next_tsc <= now) {
+			fi = lc->heap[0];
+			f = &lc->flows[fi];
+			rc = pm_probe_take(lc, fi, m[n], n, now);
+			if (rc < 0)
+				break;
+			if (rc == 0) {
+				/* In-flight ring full: hold this flow back a little. */
+				f->next_tsc = now + (f->period ? f->period : pm_tsc.hz / 100000);
+				pm_heap_down(lc, 0);
+				continue;
+			}
+			n++;
+			/* No catch-up bursts after a stall: at most a few periods. */
+			f->next_tsc += f->period;
+			if (f->next_tsc + 4 * f->period < now)
+				f->next_tsc = now;
 			pm_heap_down(lc, 0);
-			continue;
 		}
-		lc->tb_pkts -= pkt_cost;
-		lc->tb_bytes -= byte_cost;
-		pm_build(f, m[n], len);
-		lc->pend_flow[n] = fi;
-		lc->pend_seq[n] = (uint32_t)seq;
-		n++;
-		/* No catch-up bursts after a stall: at most a few periods. */
-		f->next_tsc += f->period;
-		if (f->next_tsc + 4 * f->period < now)
-			f->next_tsc = now;
-		pm_heap_down(lc, 0);
 	}
 	if (n < PM_BURST)
 		rte_pktmbuf_free_bulk(&m[n], PM_BURST - n);
