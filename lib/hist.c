@@ -169,7 +169,7 @@ bucket_put(struct pm_hist *h, uint32_t b, uint64_t count)
 }
 
 void
-pm_hist_add(struct pm_hist *h, uint64_t v)
+pm_hist_add_slow(struct pm_hist *h, uint64_t v)
 {
 	h->n++;
 	h->sum += v;

@@ -82,8 +82,31 @@ void pm_hist_init_sparse(struct pm_hist *h, struct pm_hist_ent *ent,
 			 uint32_t cap);
 /** Forget all samples, keep the storage. */
 void pm_hist_reset(struct pm_hist *h);
-/** Add one sample.  Never allocates; O(log cap) for sparse. */
-void pm_hist_add(struct pm_hist *h, uint64_t v);
+/** pm_hist_add() for the sparse shape and saturated buckets. */
+void pm_hist_add_slow(struct pm_hist *h, uint64_t v);
+
+/** Add one sample.  Never allocates; O(1) dense (inline), O(log cap)
+ *  sparse. */
+static inline void
+pm_hist_add(struct pm_hist *h, uint64_t v)
+{
+	uint32_t *c;
+
+	if (h->cap == 0 && h->nent == PM_HIST_NBUCKETS) {
+		c = &h->counts[pm_hist_bucket(v)];
+		if (*c != UINT32_MAX) {
+			(*c)++;
+			h->n++;
+			h->sum += v;
+			if (v < h->min)
+				h->min = v;
+			if (v > h->max)
+				h->max = v;
+			return;
+		}
+	}
+	pm_hist_add_slow(h, v);
+}
 /** Add @count samples of bucket @b (used when merging or decoding). */
 void pm_hist_add_bucket(struct pm_hist *h, uint32_t b, uint64_t count);
 /** Add every sample of @src into @dst (any shapes). */

@@ -340,6 +340,40 @@ udp_csum_update(uint8_t *csum_field, const uint8_t *old, const uint8_t *p,
 	put16(csum_field, csum ? csum : 0xffff);
 }
 
+/* Sum of the 16-bit words of a 32- or 64-bit value (for RFC 1624). */
+#define WORDS32(v)	((uint64_t)((v) >> 16 & 0xffff) + ((v) & 0xffff))
+#define WORDS64(v)	(WORDS32((uint64_t)(v) >> 32) + WORDS32((uint64_t)(v) & 0xffffffffu))
+
+/*
+ * RFC 1624 eqn. 3 for @nwords words whose sum went from @old_sum to
+ * @new_sum: HC' = ~(~HC + ~m + m'), the words of ~m adding up to
+ * nwords x 0xffff - old_sum.  For UDP (@udp), a field of 0 means "no
+ * checksum" and stays 0, and a result of 0 is sent as 0xffff (RFC 768).
+ */
+static inline void
+csum_carry(uint8_t *cf, uint64_t old_sum, uint64_t new_sum, unsigned int nwords,
+	   int udp)
+{
+	uint64_t sum;
+	uint16_t c;
+
+	if (udp && get16(cf) == 0)
+		return;
+	sum = (uint16_t)~get16(cf) + nwords * 0xffffULL - old_sum + new_sum;
+	while (sum >> 16)
+		sum = (sum & 0xffff) + (sum >> 16);
+	c = (uint16_t)~sum;
+	put16(cf, c == 0 && udp ? 0xffff : c);
+}
+
+/* Word sum of the 40 bytes from @p (the reflector-rewritten part). */
+static inline uint64_t
+words40(const uint8_t *p)
+{
+	return WORDS64(get64(p)) + WORDS64(get64(p + 8)) + WORDS64(get64(p + 16)) +
+	       WORDS64(get64(p + 24)) + WORDS64(get64(p + 32));
+}
+
 /* Parsing -------------------------------------------------------------- */
 
 static int
@@ -566,15 +600,17 @@ void
 pm_wire_probe_stamp(uint8_t *frame, uint32_t seq, uint64_t ts, uint16_t ee)
 {
 	uint8_t *pl = frame + PM_PROBE_HDRS_LEN;
-	uint8_t old[PM_STAMP_OFF_EE + 2];
+	uint64_t o_sum;
 
-	/* seq, ts and ee are contiguous: 14 bytes, 7 words, one update. */
-	memcpy(old, pl, sizeof(old));
+	/* seq, ts and ee are 7 contiguous words (RFC 1624 in integer
+	 * arithmetic; per probe on the data path). */
+	o_sum = WORDS32(get32(pl + PM_STAMP_OFF_SEQ)) + WORDS64(get64(pl + PM_STAMP_OFF_TS)) +
+		get16(pl + PM_STAMP_OFF_EE);
 	put32(pl + PM_STAMP_OFF_SEQ, seq);
 	put64(pl + PM_STAMP_OFF_TS, ts);
 	put16(pl + PM_STAMP_OFF_EE, ee);
-	udp_csum_update(frame + PM_ETH_HLEN + PM_IP4_HLEN + 6, old, pl,
-			sizeof(old));
+	csum_carry(frame + PM_ETH_HLEN + PM_IP4_HLEN + 6, o_sum,
+		   WORDS32(seq) + WORDS64(ts) + ee, 7, 1);
 }
 
 /*
@@ -610,7 +646,8 @@ pm_wire_stamp_reflect(uint8_t *frame, const struct pm_pkt *pkt,
 	uint8_t *ip = frame + pkt->l3_off;
 	uint8_t *udp = frame + pkt->l4_off;
 	struct pm_stamp_sender s;
-	uint8_t old[PM_STAMP_BASE_LEN - PM_STAMP_OFF_TS], *csum;
+	uint64_t o_sum;
+	uint8_t *csum;
 	uint32_t off;
 	int rc;
 
@@ -635,7 +672,7 @@ pm_wire_stamp_reflect(uint8_t *frame, const struct pm_pkt *pkt,
 	 * Swapping addresses and ports leaves the sum unchanged.
 	 */
 	csum = udp + 6;
-	memcpy(old, pl + PM_STAMP_OFF_TS, sizeof(old));
+	o_sum = words40(pl + PM_STAMP_OFF_TS);
 	put32(pl + PM_STAMP_OFF_SEQ, s.seq);	/* stateless: echo the seq */
 	put64(pl + PM_STAMP_OFF_TS, 0);		/* t3: set_tx_ts() */
 	put16(pl + PM_STAMP_OFF_EE, ee);
@@ -647,8 +684,8 @@ pm_wire_stamp_reflect(uint8_t *frame, const struct pm_pkt *pkt,
 	put16(pl + PM_STAMP_OFF_S_EE + 2, 0);
 	pl[PM_STAMP_OFF_S_TTL] = pkt->ttl;
 	memset(pl + PM_STAMP_OFF_S_TTL + 1, 0, 3);
-	if (get16(csum) != 0)
-		udp_csum_update(csum, old, pl + PM_STAMP_OFF_TS, sizeof(old));
+	csum_carry(csum, o_sum, words40(pl + PM_STAMP_OFF_TS),
+		   (PM_STAMP_BASE_LEN - PM_STAMP_OFF_TS) / 2, 1);
 
 	/* RFC 8972 4: TLVs we do not implement are returned with U set, a
 	 * malformed one with M set (and nothing after it is interpreted). */
@@ -666,8 +703,11 @@ pm_wire_stamp_reflect(uint8_t *frame, const struct pm_pkt *pkt,
 	swap_bytes(frame, frame + 6, 6);
 	swap_bytes(ip + 12, ip + 16, 4);
 	swap_bytes(udp, udp + 2, 2);
+	/* Only the TTL changes in the IPv4 header (swapping the addresses
+	 * leaves its sum alone): carry the header checksum over too. */
+	o_sum = get16(ip + 8);
 	ip[8] = REFLECT_TTL;
-	ip4_csum_set(ip, pkt->l4_off - pkt->l3_off);
+	csum_carry(ip + 10, o_sum, get16(ip + 8), 1, 0);
 	return PM_WIRE_OK;
 }
 

@@ -409,7 +409,7 @@ pm_tx(struct pm_lcore *lc, uint64_t now)
 
 static void
 pm_reply(struct pm_lcore *lc, struct rte_mbuf *m, const struct pm_pkt *pkt,
-	 uint64_t t4_tsc)
+	 uint64_t t4_ns)
 {
 	const struct pm_prober *p = &pm_g;
 	const uint8_t *d = rte_pktmbuf_mtod(m, const uint8_t *);
@@ -449,11 +449,14 @@ pm_reply(struct pm_lcore *lc, struct rte_mbuf *m, const struct pm_pkt *pkt,
 	 * also when the probe is already resolved, so that forged or stray
 	 * packets never pass for duplicates or late replies. */
 	s = &f->trk.slot[r.s_seq & f->trk.mask];
-	if (s->seq == r.s_seq && s->state != PM_SLOT_FREE &&
-	    ((uint32_t)r.s_ts >= 1000000000u ||
-	     pm_wire_ptp_to_ns(r.s_ts) != pm_tclock_ns(&pm_tsc, s->t1))) {
-		PM_INC(lc, bad_echo, 1);
-		return;
+	t1ns = 0;
+	if (s->seq == r.s_seq && s->state != PM_SLOT_FREE) {
+		t1ns = pm_tclock_ns(&pm_tsc, s->t1);
+		if ((uint32_t)r.s_ts >= 1000000000u ||
+		    pm_wire_ptp_to_ns(r.s_ts) != t1ns) {
+			PM_INC(lc, bad_echo, 1);
+			return;
+		}
 	}
 	switch (pm_track_reply(&f->trk, r.s_seq, &t1)) {
 	case PM_TRK_REORDERED:
@@ -471,10 +474,16 @@ pm_reply(struct pm_lcore *lc, struct rte_mbuf *m, const struct pm_pkt *pkt,
 		PM_INC(lc, unmatched, 1);
 		return;
 	}
+	/* Received: the slot matched above, so t1ns is its t1 (== @t1). */
+	RTE_SET_USED(t1);
 	PM_INC(lc, replies, 1);
-	t4 = pm_port_rx_ns(&p->port.ts, m, t4_tsc, &src);
+	if (p->port.ts.rx_hw && (m->ol_flags & p->port.ts.dynflag)) {
+		t4 = pm_port_rx_ns(&p->port.ts, m, 0, &src);
+	} else {
+		t4 = t4_ns;	/* the burst's TSC, converted once per burst */
+		src = PM_TS_TSC;
+	}
 	f->ts_rx = src;
-	t1ns = pm_tclock_ns(&pm_tsc, t1);
 	raw = t4 > t1ns ? t4 - t1ns : 0;
 	pm_stat_add(&f->raw, raw);
 	net = raw;
@@ -548,7 +557,7 @@ pm_arp_learn(struct pm_lcore *lc, uint32_t ip, const uint8_t mac[6])
 
 /* Returns 1 when the mbuf was consumed (sent or handed over). */
 static int
-pm_rx_one(struct pm_lcore *lc, struct rte_mbuf *m, uint64_t t4_tsc, int local)
+pm_rx_one(struct pm_lcore *lc, struct rte_mbuf *m, uint64_t t4_ns, int local)
 {
 	const struct pm_prober *p = &pm_g;
 	uint8_t *d = rte_pktmbuf_mtod(m, uint8_t *);
@@ -605,7 +614,7 @@ pm_rx_one(struct pm_lcore *lc, struct rte_mbuf *m, uint64_t t4_tsc, int local)
 		PM_INC(lc, dispatch_dropped, 1);
 		return 0;
 	}
-	pm_reply(lc, m, &pkt, t4_tsc);
+	pm_reply(lc, m, &pkt, t4_ns);
 	return 0;
 }
 
@@ -614,17 +623,18 @@ pm_rx(struct pm_lcore *lc)
 {
 	struct rte_mbuf *m[PM_BURST];
 	uint16_t nb, i, total = 0;
-	uint64_t t4;
+	uint64_t t4, t4ns;
 	unsigned int from, got;
 
 	nb = rte_eth_rx_burst(pm_g.port.port_id, lc->queue, m, PM_BURST);
 	if (nb) {
 		t4 = rte_rdtsc();
+		t4ns = pm_tclock_ns(&pm_tsc, t4);
 		PM_INC(lc, rx_pkts, nb);
 		for (i = 0; i < nb; i++) {
 			/* Carry t4 with a dispatched mbuf. */
 			*RTE_MBUF_DYNFIELD(m[i], pm_t4_off, uint64_t *) = t4;
-			if (!pm_rx_one(lc, m[i], t4, 1))
+			if (!pm_rx_one(lc, m[i], t4ns, 1))
 				rte_pktmbuf_free(m[i]);
 		}
 		total = nb;
@@ -637,7 +647,7 @@ pm_rx(struct pm_lcore *lc)
 						     (void **)m, PM_BURST, NULL);
 			for (i = 0; i < got; i++) {
 				t4 = *RTE_MBUF_DYNFIELD(m[i], pm_t4_off, uint64_t *);
-				if (!pm_rx_one(lc, m[i], t4, 0))
+				if (!pm_rx_one(lc, m[i], pm_tclock_ns(&pm_tsc, t4), 0))
 					rte_pktmbuf_free(m[i]);
 			}
 			total += got;
