@@ -101,6 +101,19 @@ pm_it_sock_refl()
 	}
 }
 
+# The prober of the two-namespace topology (pm_it_sock_topo): namespace a,
+# AF_PACKET on va, 10.0.0.1 -> 10.0.0.2, at $RATE probes/s over $FLOWS flows
+# for $DUR s, JSON to $tmp/out.json, stderr to $tmp/prober.err; extra
+# prober flags as arguments.  Returns the prober's exit status.
+pm_it_probe()
+{
+	pm_it_run 60 a "$PM_PROBER" -l 0-1 $(pm_it_eal a) \
+		--vdev=net_af_packet0,iface=va -- \
+		--src-ip 10.0.0.1 --target 10.0.0.2 --rate "$RATE" --flows "$FLOWS" \
+		--duration "$DUR" --idle-sleep-us 20 --no-status \
+		--output "$tmp/out.json" "$@" 2>"$tmp/prober.err"
+}
+
 # Run CMD in namespace $2 with a time limit of $1 seconds (pm_timeout needs
 # a program, and pm_exec is a function).
 pm_it_run()

@@ -16,6 +16,7 @@ pm_it_require
 command -v python3 >/dev/null || pm_skip "python3 is missing"
 
 RATE=200
+FLOWS=2
 DUR=7
 
 tmp=$(pm_tmpdir)
@@ -23,11 +24,7 @@ pm_it_keep "$tmp"
 pm_it_sock_topo
 pm_it_sock_refl "$tmp/refl.err"
 
-pm_bg pm_it_run 60 a "$PM_PROBER" -l 0-1 $(pm_it_eal a) \
-	--vdev=net_af_packet0,iface=va -- \
-	--src-ip 10.0.0.1 --target 10.0.0.2 --rate $RATE --flows 2 \
-	--duration $DUR --idle-sleep-us 20 --no-status \
-	--output "$tmp/out.json" 2>"$tmp/prober.err"
+pm_bg pm_it_probe
 prober=$PM_BG_PID
 sleep 3
 new=02:aa:bb:cc:dd:ee

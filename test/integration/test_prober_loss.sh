@@ -30,11 +30,7 @@ pm_exec b nft add rule inet pmt in udp dport 862 \
 pm_it_sock_refl "$tmp/refl.err"
 
 rc=0
-pm_it_run 60 a "$PM_PROBER" -l 0-1 $(pm_it_eal a) \
-	--vdev=net_af_packet0,iface=va -- \
-	--src-ip 10.0.0.1 --target 10.0.0.2 --rate $RATE --flows $FLOWS \
-	--duration $DUR --idle-sleep-us 20 --no-status \
-	--output "$tmp/out.json" 2>"$tmp/prober.err" || rc=$?
+pm_it_probe || rc=$?
 rrc=0
 pm_it_sigint "$PM_IT_SREFL" || rrc=$?
 

@@ -50,11 +50,7 @@ pm_wait_for 15 grep -q "Capturing on" "$tmp/tshark.err" || {
 
 rc=0
 t_start=$(date +%s%N)
-pm_it_run 60 a "$PM_PROBER" -l 0-1 $(pm_it_eal a) \
-	--vdev=net_af_packet0,iface=va -- \
-	--src-ip 10.0.0.1 --target 10.0.0.2 --rate $RATE --flows $FLOWS \
-	--duration $DUR --idle-sleep-us 20 --no-status \
-	--output "$tmp/out.json" 2>"$tmp/prober.err" || rc=$?
+pm_it_probe || rc=$?
 t_end=$(date +%s%N)
 sleep 0.5
 crc=0
