@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
-# Telemetry: while the prober runs (net_null, a static next-hop MAC), the
-# commands /pmesh/lcores and /pmesh/targets answer through DPDK's telemetry
-# socket, as dpdk-telemetry.py reads them, with the counters that matter.
+# Telemetry and SIGINT: while the prober runs (net_null, a static next-hop
+# MAC), /pmesh/lcores and /pmesh/targets answer through DPDK's telemetry
+# socket as dpdk-telemetry.py reads them; then SIGINT must stop it with exit
+# 0 after the loss timeout, every probe resolved and the last windows
+# flagged "final".
 set -u
 B=${PM_BUILD:-build}
 command -v dpdk-telemetry.py >/dev/null || { echo "SKIP: dpdk-telemetry.py not installed"; exit 77; }
@@ -43,6 +45,25 @@ for i, t in sorted(tg.items()):
     print(f"target {i}: {t['name']} address {t['address']} sent {t['sent']} lost {t['lost']}")
     ok &= t["sent"] > 0 and t["address"] in ("10.0.0.2", "10.0.0.3")
 ok &= len(lc) == 1 and len(tg) == 2
+print("telemetry", "ok" if ok else "FAIL")
+sys.exit(0 if ok else 1)
+PY
+[ $? -eq 0 ] || exit 1
+kill -INT "$pid"
+rc=0
+wait "$pid" || rc=$?
+pid=
+echo "prober exit status after SIGINT: $rc"
+[ $rc -eq 0 ] || { cat "$tmp/err"; exit 1; }
+python3 - "$tmp/out.json" <<'PY'
+import json, sys
+s = l = r = fin = 0
+for line in open(sys.argv[1]):
+    d = json.loads(line)
+    s += d["sent"]; l += d["lost"]; r += d["received"]
+    fin += "final" in d["flags"]
+print(f"after SIGINT: sent {s} lost {l} received {r}; {fin} final records")
+ok = s > 0 and s == l + r and fin >= 1
 print("PASS" if ok else "FAIL")
 sys.exit(0 if ok else 1)
 PY
