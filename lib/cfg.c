@@ -31,11 +31,11 @@
 #include <libconfig.h>
 
 #include "pm_cfg.h"
+#include "pm_wire.h"
 
 /* Bytes a probe occupies on the wire besides its STAMP payload:
  * Ethernet 14 + IPv4 20 + UDP 8, FCS 4, preamble + SFD 8 and IFG 12. */
-#define CFG_HDR_BYTES	42
-#define CFG_WIRE_EXTRA	(CFG_HDR_BYTES + 4 + 20)
+#define CFG_WIRE_EXTRA	(PM_PROBE_HDRS_LEN + PM_WIRE_OVERHEAD)
 
 enum cfg_type {
 	CT_INT,		/* unsigned integer of the field's width */

@@ -34,6 +34,9 @@
 #define PM_UDP_HLEN		8
 /** Ethernet + IPv4 (no options) + UDP header bytes in front of STAMP */
 #define PM_PROBE_HDRS_LEN	(PM_ETH_HLEN + PM_IP4_HLEN + PM_UDP_HLEN)
+/** Wire bytes a frame takes besides itself: FCS 4, preamble+SFD 8, IFG 12
+ *  (what budgets in Mbit/s count). */
+#define PM_WIRE_OVERHEAD	24
 
 /* Sender fields, offsets in the UDP payload (RFC 8762 4.2.1, RFC 8972 3) */
 #define PM_STAMP_OFF_SEQ	0

@@ -56,15 +56,6 @@ static struct rte_ring *pm_xring[PM_MAX_LCORES][PM_MAX_LCORES];	/* [to][from] */
 /* mbuf dynfield carrying the rx_burst TSC with a dispatched reply */
 static int pm_t4_off = -1;
 
-/* Wire bytes a frame occupies: preamble+SFD 8, FCS 4, IFG 12. */
-#define PM_WIRE_OVERHEAD	24
-
-static inline uint16_t
-pm_probe_ee(const struct pm_prober *p)
-{
-	return pm_wire_ee_make(p->cfg.clock_synced, 1, pm_tsc.err_ns);
-}
-
 /* ---- pacing heap (min on next_tsc) ---- */
 
 static inline int
@@ -255,7 +246,7 @@ pm_tx_flush(struct pm_lcore *lc, struct rte_mbuf **m, uint16_t n)
 {
 	const struct pm_prober *p = &pm_g;
 	uint64_t t1, ts, bytes = 0, sched = 0;
-	uint16_t ee = pm_probe_ee(p), i, sent;
+	uint16_t i, sent;
 	struct pm_flow *f;
 
 	t1 = rte_rdtsc();
@@ -268,7 +259,7 @@ pm_tx_flush(struct pm_lcore *lc, struct rte_mbuf **m, uint16_t n)
 	for (i = 0; i < n; i++) {
 		f = &lc->flows[lc->pend_flow[i]];
 		pm_wire_probe_stamp(rte_pktmbuf_mtod(m[i], uint8_t *), lc->pend_seq[i],
-				    ts, ee);
+				    ts, p->probe_ee);
 		f->trk.slot[lc->pend_seq[i] & f->trk.mask].t1 = t1;
 		if (p->port.ts.tx_sched) {
 			*RTE_MBUF_DYNFIELD(m[i], p->port.ts.tx_off, uint64_t *) = sched;
@@ -417,7 +408,7 @@ pm_reply(struct pm_lcore *lc, struct rte_mbuf *m, const struct pm_pkt *pkt,
 	struct pm_track_slot *s;
 	struct pm_fkey key;
 	struct pm_flow *f;
-	uint64_t t1, t1ns, t2, t3, t4, raw, net, refl;
+	uint64_t t1ns, t2, t3, t4, raw, net, refl;
 	uint32_t idx;
 	void *data;
 	int rc;
@@ -458,7 +449,7 @@ pm_reply(struct pm_lcore *lc, struct rte_mbuf *m, const struct pm_pkt *pkt,
 			return;
 		}
 	}
-	switch (pm_track_reply(&f->trk, r.s_seq, &t1)) {
+	switch (pm_track_reply(&f->trk, r.s_seq, NULL)) {
 	case PM_TRK_REORDERED:
 		PM_INC(lc, reordered, 1);
 		/* fall through */
@@ -474,8 +465,7 @@ pm_reply(struct pm_lcore *lc, struct rte_mbuf *m, const struct pm_pkt *pkt,
 		PM_INC(lc, unmatched, 1);
 		return;
 	}
-	/* Received: the slot matched above, so t1ns is its t1 (== @t1). */
-	RTE_SET_USED(t1);
+	/* Received: the slot matched above, so t1ns is its t1. */
 	PM_INC(lc, replies, 1);
 	if (p->port.ts.rx_hw && (m->ol_flags & p->port.ts.dynflag)) {
 		t4 = pm_port_rx_ns(&p->port.ts, m, 0, &src);

@@ -486,6 +486,7 @@ main(int argc, char **argv)
 	}
 	p->timeout_ticks = pm_tclock_ticks(&pm_tsc, (uint64_t)p->cfg.timeout_ms * 1000000ULL);
 	p->sched_lead_ticks = pm_tclock_ticks(&pm_tsc, PM_TX_SCHED_LEAD_NS);
+	p->probe_ee = pm_wire_ee_make(p->cfg.clock_synced, 1, pm_tsc.err_ns);
 	for (i = 0; i < p->cfg.ntargets; i++)
 		if (p->cfg.targets[i].size > max_frame)
 			max_frame = p->cfg.targets[i].size;

@@ -179,6 +179,7 @@ struct pm_prober {
 	uint32_t prober_id;
 	uint64_t timeout_ticks;
 	uint64_t sched_lead_ticks;	/* send-on-timestamp lead */
+	uint16_t probe_ee;		/* Error Estimate of our t1 stamps */
 	uint32_t quit;			/* atomic: stop sending */
 	uint64_t quit_tsc;
 	/* export */
