@@ -30,7 +30,8 @@
 
 #include "pm_hist.h"
 
-#define PM_REC_SCHEMA		1	/**< bump on any layout/meaning change */
+#define PM_REC_SCHEMA		2	/**< bump on any layout/meaning change */
+#define PM_REC_SCHEMA_MIN	1	/**< oldest version decoders still read */
 #define PM_REC_SIZE		512
 
 enum pm_rec_kind {
@@ -106,7 +107,12 @@ struct pm_rec_body {
 	uint64_t hist_overflow;		/**< samples that found no bucket room */
 	uint16_t rtt_nbuckets;		/**< non-empty RTT buckets, all parts */
 	uint16_t refl_nbuckets;		/**< non-empty reflector buckets */
-	uint32_t rsvd;
+	/**
+	 * Summaries this lcore built but could not hand to the export thread
+	 * (ring full) since its previous summary; their sequence numbers are
+	 * the gap just before this one's (schema 2).
+	 */
+	uint32_t dropped_before;
 };
 
 #define PM_REC_ENT_BYTES \
@@ -153,6 +159,16 @@ unsigned int pm_record_nparts(uint32_t rtt_nbuckets, uint32_t refl_nbuckets);
 int pm_record_build(struct pm_record *recs, unsigned int max,
 		    const struct pm_rec_hdr *hdr, const struct pm_rec_body *body,
 		    const struct pm_hist *rtt, const struct pm_hist *refl);
+
+/**
+ * The same from already sorted entries: @rtt[nr] then @refl[nf] (what a
+ * decoder holds).  Returns the number of records or -ENOSPC.
+ */
+int pm_record_build_ents(struct pm_record *recs, unsigned int max,
+			 const struct pm_rec_hdr *hdr,
+			 const struct pm_rec_body *body,
+			 const struct pm_hist_ent *rtt, uint32_t nr,
+			 const struct pm_hist_ent *refl, uint32_t nf);
 
 /**
  * Check that @recs[n] is one complete summary (schema, kind, parts in

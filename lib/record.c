@@ -100,6 +100,32 @@ rec_ents_c(const struct pm_record *r)
 	return r->h.part == 0 ? r->p0.ent : r->ent;
 }
 
+/* Header, body and entry count of part @p of @np; returns its entries. */
+static struct pm_hist_ent *
+rec_part_init(struct pm_record *r, unsigned int p, unsigned int np,
+	      const struct pm_rec_hdr *hdr, const struct pm_rec_body *body,
+	      uint32_t nr, uint32_t nf)
+{
+	uint32_t start = rec_part_start(p), cap = rec_part_cap(p);
+	uint32_t left = nr + nf - start;
+
+	/* Zeroed so reserved bytes and unused entries are deterministic on
+	 * the wire. */
+	memset(r, 0, sizeof(*r));
+	r->h = *hdr;
+	r->h.schema = PM_REC_SCHEMA;
+	r->h.kind = PM_REC_SUMMARY;
+	r->h.part = (uint8_t)p;
+	r->h.nparts = (uint8_t)np;
+	r->nent = (uint16_t)(left < cap ? left : cap);
+	if (p == 0) {
+		r->p0.b = *body;
+		r->p0.b.rtt_nbuckets = (uint16_t)nr;
+		r->p0.b.refl_nbuckets = (uint16_t)nf;
+	}
+	return rec_ents(r);
+}
+
 int
 pm_record_build(struct pm_record *recs, unsigned int max,
 		const struct pm_rec_hdr *hdr, const struct pm_rec_body *body,
@@ -113,25 +139,10 @@ pm_record_build(struct pm_record *recs, unsigned int max,
 		return -ENOSPC;
 	for (p = 0; p < np; p++) {
 		struct pm_record *r = &recs[p];
-		uint32_t start = rec_part_start(p), cap = rec_part_cap(p);
-		uint32_t left = nr + nf - start, k = 0;
+		uint32_t start = rec_part_start(p), k = 0;
 		struct pm_hist_ent *ent;
 
-		/* Zeroed so reserved bytes and unused entries are
-		 * deterministic on the wire. */
-		memset(r, 0, sizeof(*r));
-		r->h = *hdr;
-		r->h.schema = PM_REC_SCHEMA;
-		r->h.kind = PM_REC_SUMMARY;
-		r->h.part = (uint8_t)p;
-		r->h.nparts = (uint8_t)np;
-		r->nent = (uint16_t)(left < cap ? left : cap);
-		if (p == 0) {
-			r->p0.b = *body;
-			r->p0.b.rtt_nbuckets = (uint16_t)nr;
-			r->p0.b.refl_nbuckets = (uint16_t)nf;
-		}
-		ent = rec_ents(r);
+		ent = rec_part_init(r, p, np, hdr, body, nr, nf);
 		/* RTT buckets first, then reflector ones, in one sequence. */
 		if (start < nr)
 			k = pm_hist_export(rtt, start, ent, r->nent);
@@ -140,6 +151,33 @@ pm_record_build(struct pm_record *recs, unsigned int max,
 					    r->nent - k);
 		if (k != r->nent)
 			return -EINVAL;	/* histogram changed under us */
+	}
+	return (int)np;
+}
+
+int
+pm_record_build_ents(struct pm_record *recs, unsigned int max,
+		     const struct pm_rec_hdr *hdr, const struct pm_rec_body *body,
+		     const struct pm_hist_ent *rtt, uint32_t nr,
+		     const struct pm_hist_ent *refl, uint32_t nf)
+{
+	unsigned int np = pm_record_nparts(nr, nf), p;
+	uint32_t idx = 0, i;
+
+	if (np > max || np > UINT8_MAX || nr > UINT16_MAX || nf > UINT16_MAX)
+		return -ENOSPC;
+	for (p = 0; p < np; p++) {
+		struct pm_record *r = &recs[p];
+		struct pm_hist_ent *ent;
+
+		ent = rec_part_init(r, p, np, hdr, body, nr, nf);
+		for (i = 0; i < r->nent; i++, idx++) {
+			const struct pm_hist_ent *e =
+				idx < nr ? &rtt[idx] : &refl[idx - nr];
+
+			ent[i].bucket = e->bucket;
+			ent[i].count = e->count;
+		}
 	}
 	return (int)np;
 }
@@ -325,8 +363,8 @@ rec_put_stats(struct rec_out *o, const char *name, const struct pm_hist *h,
 		return;
 	}
 	rec_put(o, "{\"n\":%" PRIu64 ",\"min\":%" PRIu64 ",\"mean\":%" PRIu64
-		",\"p50\":%" PRIu64, n, s->min, rec_mean(s, n),
-		pm_hist_quantile(h, 0.5));
+		",\"sum\":%" PRIu64 ",\"p50\":%" PRIu64, n, s->min,
+		rec_mean(s, n), s->sum, pm_hist_quantile(h, 0.5));
 	if (p90)
 		rec_put(o, ",\"p90\":%" PRIu64, pm_hist_quantile(h, 0.9));
 	rec_put(o, ",\"p99\":%" PRIu64, pm_hist_quantile(h, 0.99));
@@ -346,8 +384,9 @@ rec_put_minmax(struct rec_out *o, const char *name,
 		rec_put(o, "{\"n\":0}");
 		return;
 	}
-	rec_put(o, "{\"min\":%" PRIu64 ",\"mean\":%" PRIu64 ",\"max\":%" PRIu64
-		"}", s->min, rec_mean(s, n), s->max);
+	rec_put(o, "{\"min\":%" PRIu64 ",\"mean\":%" PRIu64 ",\"sum\":%"
+		PRIu64 ",\"max\":%" PRIu64 "}", s->min, rec_mean(s, n), s->sum,
+		s->max);
 }
 
 static void
@@ -442,7 +481,8 @@ pm_record_json(const struct pm_record *recs, unsigned int n,
 		rec_put_minmax(&o, "fwd_ns", &b->fwd, rtt_n);
 		rec_put_minmax(&o, "bwd_ns", &b->bwd, rtt_n);
 	}
-	rec_put(&o, ",\"hist_overflow\":%" PRIu64, b->hist_overflow);
+	rec_put(&o, ",\"hist_overflow\":%" PRIu64 ",\"dropped_before\":%u",
+		b->hist_overflow, b->dropped_before);
 	rec_put_hist(&o, "rtt_hist", recs, n, 0, b->rtt_nbuckets);
 	rec_put_hist(&o, "refl_hist", recs, n, b->rtt_nbuckets,
 		     b->refl_nbuckets);

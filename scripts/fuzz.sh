@@ -1,9 +1,10 @@
 #!/bin/bash
 # SPDX-License-Identifier: BSD-3-Clause
 #
-# Fuzz the wire decoder (lib/wire.c) with libFuzzer + ASan + UBSan.
+# Fuzz the decoders of untrusted input with libFuzzer + ASan + UBSan: the
+# wire decoder (lib/wire.c) and the Kafka message decoders (lib/enc.c).
 #
-#   scripts/fuzz.sh [SECONDS]        (default 30)
+#   scripts/fuzz.sh [SECONDS]        (default 30, per target)
 #
 # Builds test/fuzz/fuzz_wire.c straight with clang (no meson reconfigure
 # needed), seeds a corpus with valid frames written by the same source built
@@ -11,7 +12,7 @@
 # on any crash, leak or sanitizer report; the crashing input is kept in the
 # build dir (crash-*) and can be replayed with: BUILD/fuzz_wire BUILD/crash-...
 # The build dir is ${PM_FUZZ_DIR:-build-fuzz}, relative to the source root;
-# its corpus/ grows across runs.
+# its corpus-NAME/ directories grow across runs.
 set -euo pipefail
 
 secs=${1:-30}
@@ -21,7 +22,7 @@ esac
 
 cd "$(dirname "$0")/.."
 build=${PM_FUZZ_DIR:-build-fuzz}
-mkdir -p "$build/corpus" "$build/seeds"
+mkdir -p "$build"
 cc=${CC_FUZZ:-clang}
 
 if ! command -v "$cc" >/dev/null; then
@@ -51,29 +52,43 @@ if ! have_fuzzer_rt; then
 fi
 rm -f "$build/.rt_probe"
 
-"$cc" -g -O1 -fsanitize=fuzzer,address,undefined \
-	-fno-sanitize-recover=undefined -Ilib \
-	lib/wire.c test/fuzz/fuzz_wire.c -o "$build/fuzz_wire"
-"$cc" -g -O1 -DPM_FUZZ_SEED_MAIN -Ilib \
-	lib/wire.c test/fuzz/fuzz_wire.c -o "$build/fuzz_wire_seed"
-"$build/fuzz_wire_seed" "$build/seeds"
+# fuzz_one NAME MAXLEN "SOURCES" [libFuzzer flags...]: build NAME (and its
+# seed generator), seed, fuzz for $secs; 1 on any crash or report.
+fuzz_one() {
+	local name=$1 maxlen=$2 srcs=$3 log rc runs
+	shift 3
+	# shellcheck disable=SC2086
+	"$cc" -g -O1 -fsanitize=fuzzer,address,undefined \
+		-fno-sanitize-recover=undefined -Ilib $srcs -lconfig -lm -o "$build/$name"
+	# shellcheck disable=SC2086
+	"$cc" -g -O1 -DPM_FUZZ_SEED_MAIN -Ilib $srcs -lconfig -lm -o "$build/${name}_seed"
+	mkdir -p "$build/corpus-$name" "$build/seeds-$name"
+	"$build/${name}_seed" "$build/seeds-$name"
+	log=$build/$name.log
+	set +e
+	# New inputs go to corpus-NAME/ (first dir); seeds-NAME/ is read only.
+	ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1} \
+	UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1} \
+	"$build/$name" -max_total_time="$secs" -max_len="$maxlen" \
+		-print_final_stats=1 -artifact_prefix="$build/" "$@" \
+		"$build/corpus-$name" "$build/seeds-$name" >"$log" 2>&1
+	rc=$?
+	set -e
+	runs=$(sed -n 's/^stat::number_of_executed_units: *//p' "$log" | tail -1)
+	if [ "$rc" -ne 0 ]; then
+		tail -n 60 "$log" >&2
+		echo "$name: CRASH (exit $rc) after ${runs:-?} runs;" \
+			"input in $build/crash-* (log $log)" >&2
+		return 1
+	fi
+	echo "$name: ${runs:-0} runs in $secs s, no crash"
+}
 
-log=$build/fuzz.log
-set +e
-# New inputs go to corpus/ (first dir); seeds/ is read only.
-ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1} \
-UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1} \
-"$build/fuzz_wire" -max_total_time="$secs" -max_len=2048 \
-	-print_final_stats=1 -artifact_prefix="$build/" \
-	"$build/corpus" "$build/seeds" >"$log" 2>&1
-rc=$?
-set -e
-
-runs=$(sed -n 's/^stat::number_of_executed_units: *//p' "$log" | tail -1)
-if [ "$rc" -ne 0 ]; then
-	tail -n 60 "$log" >&2
-	echo "fuzz_wire: CRASH (exit $rc) after ${runs:-?} runs;" \
-		"input in $build/crash-* (log $log)" >&2
-	exit 1
-fi
-echo "fuzz_wire: ${runs:-0} runs, no crash"
+fail=0
+# Frames off the wire: every decoder of lib/wire.c.
+fuzz_one fuzz_wire 2048 "lib/wire.c test/fuzz/fuzz_wire.c" || fail=1
+# Kafka messages: binary batches and JSON lines (lib/enc.c), with a
+# dictionary of the JSON keys.
+fuzz_one fuzz_enc 8192 "lib/enc.c lib/record.c lib/hist.c lib/clock.c lib/cfg.c \
+	test/fuzz/fuzz_enc.c" -dict=test/fuzz/enc.dict || fail=1
+exit $fail

@@ -235,7 +235,7 @@ test_json(void **state)
 	assert_true(len > 0);
 	assert_int_equal((size_t)len, strlen(buf));
 	snprintf(idbuf, sizeof(idbuf),
-		 "{\"schema\":1,\"kind\":\"summary\",\"id\":\"%08x-1-7\","
+		 "{\"schema\":2,\"kind\":\"summary\",\"id\":\"%08x-1-7\","
 		 "\"prober\":\"pod1-a1\",\"lcore\":1,\"seq\":7,",
 		 pm_record_id_hash("pod1-a1"));
 	assert_true(strncmp(buf, idbuf, strlen(idbuf)) == 0);
@@ -254,16 +254,16 @@ test_json(void **state)
 			       "\"loss_ratio\":0.266667,"));
 	/* 10 x 100 ns and 1 x 120 ns: the linear buckets are exact. */
 	assert_non_null(strstr(buf, "\"rtt_ns\":{\"n\":11,\"min\":100,"
-			       "\"mean\":101,\"p50\":100,\"p90\":100,"
+			       "\"mean\":101,\"sum\":1120,\"p50\":100,\"p90\":100,"
 			       "\"p99\":120,\"p999\":120,\"max\":120}"));
 	assert_non_null(strstr(buf, "\"raw_rtt_ns\":{\"min\":200,\"mean\":220,"
-			       "\"max\":300}"));
+			       "\"sum\":2420,\"max\":300}"));
 	assert_non_null(strstr(buf, "\"refl_delay_ns\":{\"n\":2,\"min\":50,"
-			       "\"mean\":50,\"p50\":50,\"p99\":50,\"max\":50}"));
-	assert_non_null(strstr(buf, "\"fwd_ns\":{\"min\":40,\"mean\":50,"
+			       "\"mean\":50,\"sum\":100,\"p50\":50,\"p99\":50,\"max\":50}"));
+	assert_non_null(strstr(buf, "\"fwd_ns\":{\"min\":40,\"mean\":50,\"sum\":550,"
 			       "\"max\":60},\"bwd_ns\":{\"min\":50,\"mean\":60,"
-			       "\"max\":70}"));
-	assert_non_null(strstr(buf, "\"hist_overflow\":0,"
+			       "\"sum\":660,\"max\":70}"));
+	assert_non_null(strstr(buf, "\"hist_overflow\":0,\"dropped_before\":0,"
 			       "\"rtt_hist\":[[100,10],[120,1]],"
 			       "\"refl_hist\":[[50,2]]}"));
 	assert_int_equal(buf[len - 1], '}');
@@ -304,7 +304,7 @@ test_json_empty(void **state)
 	assert_non_null(strstr(buf, "\"loss_ratio\":0.000000,"
 			       "\"rtt_ns\":{\"n\":0},\"raw_rtt_ns\":{\"n\":0},"
 			       "\"refl_delay_ns\":{\"n\":0},\"fwd_ns\":{\"n\":0},"
-			       "\"bwd_ns\":{\"n\":0},\"hist_overflow\":0,"
+			       "\"bwd_ns\":{\"n\":0},\"hist_overflow\":0,\"dropped_before\":0,"
 			       "\"rtt_hist\":[],\"refl_hist\":[]}"));
 }
 
@@ -444,7 +444,7 @@ test_sink_json(void **state)
 	text = slurp(path);
 	nl = strchr(text, '\n');
 	assert_non_null(nl);
-	assert_true(strncmp(text, "{\"schema\":1,", 12) == 0);
+	assert_true(strncmp(text, "{\"schema\":2,", 12) == 0);
 	assert_non_null(strstr(text, "\"prober\":\"pod1-a1\""));
 	nl = strchr(nl + 1, '\n');
 	assert_non_null(nl);
