@@ -18,12 +18,14 @@ pkgs=(
 	ethtool
 	iproute2
 	iputils-ping		# the netns self-test pings across namespaces
+	kcat			# an independent Kafka client for the kafka tests
 	libclang-rt-14-dev	# libFuzzer and the sanitizer runtimes for clang
 	libcmocka-dev
 	libconfig-dev
 	libdpdk-dev
 	libnuma-dev
 	libpcap-dev
+	librdkafka-dev		# the Kafka sink, pmesh-kafka-mock, pmesh-cat
 	meson
 	nftables
 	ninja-build
