@@ -45,6 +45,7 @@ enum cfg_type {
 	CT_MAC,		/* uint8_t[6], plus a uint8_t "set" flag at off_n */
 	CT_PORTS,	/* uint16_t[], count (uint32_t) at off_n */
 	CT_PREFIXES,	/* struct pm_prefix[], count (uint32_t) at off_n */
+	CT_KPROPS,	/* list of "name=value" strings into struct pm_kafka_cfg */
 };
 
 #define CFG_F_REQUIRED	0x1
@@ -92,6 +93,11 @@ static int cfg_valid_unicast(int64_t v, char *why, size_t cap);
 static int cfg_valid_size(int64_t v, char *why, size_t cap);
 static int cfg_valid_sink(const char *s, char *why, size_t cap);
 static int cfg_valid_listen(const char *s, char *why, size_t cap);
+static int cfg_valid_encoding(const char *s, char *why, size_t cap);
+static int cfg_valid_fsync(const char *s, char *why, size_t cap);
+static int cfg_valid_bootstrap(const char *s, char *why, size_t cap);
+static void cfg_read_kprops(const config_setting_t *s, void *base,
+			    const char *path, struct pm_cfg_errs *e);
 
 static const struct cfg_key prober_keys[] = {
 	KEY_STR("id", struct pm_prober_cfg, id, "", "--id", NULL,
@@ -144,6 +150,50 @@ static const struct cfg_key prober_keys[] = {
 		cfg_valid_sink, "where summaries go: json or kafka"),
 	KEY_STR("output", struct pm_prober_cfg, output, "-", "--output", NULL,
 		"json sink file (appended), - for stdout"),
+	KEY_INT("export_ring", struct pm_prober_cfg, export_ring, 0, 1048576,
+		0, 0, "--export-ring",
+		"records per lcore ring to the export thread (power of 2, >= 4); 0: auto"),
+};
+
+/* Group "kafka" (read into struct pm_kafka_cfg; sink = "kafka"). */
+static const struct cfg_key kafka_keys[] = {
+	KEY_STR("bootstrap", struct pm_kafka_cfg, bootstrap, "", "--kafka",
+		cfg_valid_bootstrap, "bootstrap.servers: host:port[,host:port...]"),
+	KEY_STR("encoding", struct pm_kafka_cfg, encoding, "binary",
+		"--kafka-encoding", cfg_valid_encoding,
+		"summaries as binary batches or one JSON line per message"),
+	KEY_STR("topic_summaries", struct pm_kafka_cfg, topic_summaries,
+		"pmesh.summaries", NULL, NULL, "topic of per-window summaries"),
+	KEY_STR("topic_events", struct pm_kafka_cfg, topic_events,
+		"pmesh.events", NULL, NULL, "topic of events (start, stop, loss, spool)"),
+	KEY_STR("topic_paths", struct pm_kafka_cfg, topic_paths, "pmesh.paths",
+		NULL, NULL, "topic of path discoveries"),
+	KEY_INT("queue_ms", struct pm_kafka_cfg, queue_ms, 100, 3600000, 5000,
+		0, NULL, "a message waits this long for the brokers, then spools"),
+	KEY_INT("queue_max", struct pm_kafka_cfg, queue_max, 1000, 10000000,
+		100000, 0, NULL, "messages librdkafka may hold in memory"),
+	KEY_INT("queue_full_ms", struct pm_kafka_cfg, queue_full_ms, 0, 60000,
+		500, 0, NULL, "queue full: keep polling this long before spooling"),
+	KEY_INT("flush_ms", struct pm_kafka_cfg, flush_ms, 0, 600000, 5000, 0,
+		NULL, "at shutdown wait this long for the brokers, then spool the rest"),
+	KEY_INT("batch_max", struct pm_kafka_cfg, batch_max, 1, 4096, 256, 0,
+		NULL, "binary encoding: summaries per message at most"),
+	KEY_INT("connect_ms", struct pm_kafka_cfg, connect_ms, 0, 600000, 3000,
+		0, NULL, "at start the brokers must answer within this"),
+	KEY_BOOL("spool", struct pm_kafka_cfg, spool, 1, "--no-spool",
+		 "spool to disk while the brokers are away"),
+	KEY_STR("spool_dir", struct pm_kafka_cfg, spool_dir, "", "--spool-dir",
+		NULL, "spool directory; default /var/spool/pmesh/<prober id>"),
+	KEY_INT("spool_max_mb", struct pm_kafka_cfg, spool_max_mb, 1, 1048576,
+		1024, 0, NULL, "spool bound; past it the oldest records are dropped"),
+	KEY_INT("spool_segment_mb", struct pm_kafka_cfg, spool_segment_mb, 1,
+		4095, 16, 0, NULL, "spool segment file size"),
+	KEY_STR("spool_fsync", struct pm_kafka_cfg, spool_fsync, "interval",
+		NULL, cfg_valid_fsync, "never, interval or always"),
+	KEY_INT("spool_fsync_ms", struct pm_kafka_cfg, spool_fsync_ms, 1,
+		3600000, 1000, 0, NULL, "spool_fsync = interval: period"),
+	{ .name = "properties", .type = CT_KPROPS, .flag = "--kafka-prop",
+	  .help = "librdkafka properties, a list of \"name=value\" strings" },
 };
 
 static const struct cfg_key target_keys[] = {
@@ -217,6 +267,7 @@ struct cfg_ctx {
 	int targets_line;
 	int key_line[NKEYS(prober_keys) > NKEYS(reflector_keys) ?
 		     NKEYS(prober_keys) : NKEYS(reflector_keys)];
+	int kafka_line[NKEYS(kafka_keys)];
 };
 
 /* ---------------------------------------------------------------------- */
@@ -545,6 +596,66 @@ cfg_valid_sink(const char *s, char *why, size_t cap)
 }
 
 static int
+cfg_valid_encoding(const char *s, char *why, size_t cap)
+{
+	if (strcmp(s, "binary") != 0 && strcmp(s, "json") != 0) {
+		snprintf(why, cap, "unknown encoding (binary, json)");
+		return -EINVAL;
+	}
+	return 0;
+}
+
+static int
+cfg_valid_fsync(const char *s, char *why, size_t cap)
+{
+	if (strcmp(s, "never") != 0 && strcmp(s, "interval") != 0 &&
+	    strcmp(s, "always") != 0) {
+		snprintf(why, cap, "unknown policy (never, interval, always)");
+		return -EINVAL;
+	}
+	return 0;
+}
+
+/* host:port[,host:port...]; hosts as librdkafka takes them (names, IPv4,
+ * [IPv6]), optionally prefixed by a protocol "SSL://". */
+static int
+cfg_valid_bootstrap(const char *s, char *why, size_t cap)
+{
+	const char *p = s, *end, *colon, *hp;
+	unsigned long port;
+	char *ep;
+
+	while (*p != '\0') {
+		end = strchr(p, ',');
+		if (end == NULL)
+			end = p + strlen(p);
+		hp = p;
+		for (colon = p; colon + 2 < end; colon++)
+			if (colon[0] == ':' && colon[1] == '/' && colon[2] == '/') {
+				hp = colon + 3;
+				break;
+			}
+		colon = NULL;
+		for (const char *q = hp; q < end; q++)
+			if (*q == ':')
+				colon = q;
+		if (end == hp || colon == NULL || colon == hp || colon + 1 == end) {
+			snprintf(why, cap, "'%.*s' is not host:port", (int)(end - p), p);
+			return -EINVAL;
+		}
+		errno = 0;
+		port = strtoul(colon + 1, &ep, 10);
+		if (errno != 0 || ep != end || port == 0 || port > 65535) {
+			snprintf(why, cap, "'%.*s': port must be 1..65535",
+				 (int)(end - p), p);
+			return -EINVAL;
+		}
+		p = *end == ',' ? end + 1 : end;
+	}
+	return 0;
+}
+
+static int
 cfg_valid_listen(const char *s, char *why, size_t cap)
 {
 	uint32_t ip;
@@ -626,6 +737,9 @@ cfg_apply_defaults(void *base, const struct cfg_key *keys, size_t n)
 		case CT_PREFIXES:
 			memset(p, 0, k->size * k->nmax);
 			*(uint32_t *)(void *)((char *)base + k->off_n) = 0;
+			break;
+		case CT_KPROPS:
+			((struct pm_kafka_cfg *)base)->nprops = 0;
 			break;
 		}
 	}
@@ -965,7 +1079,75 @@ cfg_read_key(const config_setting_t *s, const struct cfg_key *k, void *base,
 	case CT_PREFIXES:
 		cfg_read_array(s, k, base, path, e);
 		break;
+	case CT_KPROPS:
+		cfg_read_kprops(s, base, path, e);
+		break;
 	}
+}
+
+/* Read @base's librdkafka properties, a list (or array) of "name=value". */
+static void
+cfg_read_kprops(const config_setting_t *s, void *base, const char *path,
+		struct pm_cfg_errs *e)
+{
+	struct pm_kafka_cfg *k = base;
+	int t = config_setting_type(s), n, i, rc;
+	char why[256];
+
+	if (t != CONFIG_TYPE_LIST && t != CONFIG_TYPE_ARRAY) {
+		pm_cfg_err(e, cfg_file(s, path), cfg_line(s),
+			   "properties: expected a list of \"name=value\" "
+			   "strings, got %s", cfg_type_name(t));
+		return;
+	}
+	n = config_setting_length(s);
+	for (i = 0; i < n; i++) {
+		const config_setting_t *el = config_setting_get_elem(s, (unsigned)i);
+		const char *str = config_setting_get_string(el);
+		int line = cfg_line(el) > 0 ? cfg_line(el) : cfg_line(s);
+
+		if (str == NULL) {
+			pm_cfg_err(e, cfg_file(s, path), line,
+				   "properties[%d]: expected a \"name=value\" "
+				   "string, got %s", i,
+				   cfg_type_name(config_setting_type(el)));
+			continue;
+		}
+		rc = pm_kafka_cfg_add_prop(k, str, line, why, sizeof(why));
+		if (rc < 0)
+			pm_cfg_err(e, cfg_file(s, path), line, "properties[%d]: %s",
+				   i, why);
+	}
+}
+
+int
+pm_kafka_cfg_add_prop(struct pm_kafka_cfg *k, const char *nv, int line,
+		      char *why, size_t cap)
+{
+	const char *eq = strchr(nv, '=');
+	struct pm_kafka_prop *p;
+	size_t nl;
+
+	if (eq == NULL || eq == nv) {
+		snprintf(why, cap, "'%s' is not name=value", nv);
+		return -EINVAL;
+	}
+	nl = (size_t)(eq - nv);
+	if (nl >= sizeof(p->name) || strlen(eq + 1) >= sizeof(p->value)) {
+		snprintf(why, cap, "'%.40s...' too long (name < %zu, value < %zu "
+			 "characters)", nv, sizeof(p->name), sizeof(p->value));
+		return -EINVAL;
+	}
+	if (k->nprops >= PM_CFG_MAX_KPROPS) {
+		snprintf(why, cap, "more than %d properties", PM_CFG_MAX_KPROPS);
+		return -E2BIG;
+	}
+	p = &k->props[k->nprops++];
+	memcpy(p->name, nv, nl);
+	p->name[nl] = '\0';
+	snprintf(p->value, sizeof(p->value), "%s", eq + 1);
+	p->line = line;
+	return 0;
 }
 
 /* Read group @g into @base through table @keys: unknown keys, types,
@@ -976,8 +1158,9 @@ cfg_read_group(const config_setting_t *g, const struct cfg_key *keys,
 	       size_t nkeys, void *base, const char *where, const char *path,
 	       struct pm_cfg_errs *e, int *lines)
 {
-	const char *names[NKEYS(prober_keys) + NKEYS(reflector_keys)];
-	bool seen[NKEYS(prober_keys) + NKEYS(reflector_keys)];
+	const char *names[NKEYS(prober_keys) + NKEYS(reflector_keys) +
+			  NKEYS(kafka_keys)];
+	bool seen[NKEYS(prober_keys) + NKEYS(reflector_keys) + NKEYS(kafka_keys)];
 	int len = config_setting_length(g), i;
 	size_t j;
 
@@ -1238,6 +1421,51 @@ cfg_check_dups(const struct pm_prober_cfg *c, const struct cfg_ctx *x,
 	free(v);
 }
 
+static const struct cfg_key *
+cfg_kkey(const char *name)
+{
+	return cfg_find_key(kafka_keys, NKEYS(kafka_keys), name);
+}
+
+static int
+cfg_kafka_line(const struct cfg_ctx *x, const struct pm_kafka_cfg *k,
+	       const char *name)
+{
+	const struct cfg_key *key = cfg_kkey(name);
+
+	if (x->file && key != NULL && x->kafka_line[key - kafka_keys] > 0)
+		return x->kafka_line[key - kafka_keys];
+	return x->file ? k->line : 0;
+}
+
+/* The kafka group: values, and what sink = "kafka" needs. */
+static void
+cfg_kafka_check(const struct pm_prober_cfg *c, const struct cfg_ctx *x,
+		struct pm_cfg_errs *e)
+{
+	const struct pm_kafka_cfg *k = &c->kafka;
+	int line = x->file ? k->line : 0;
+
+	cfg_check_values(k, kafka_keys, NKEYS(kafka_keys), x, line, e);
+	if (strcmp(c->sink, "kafka") != 0)
+		return;
+	if (k->bootstrap[0] == '\0') {
+		if (x->file)
+			pm_cfg_err(e, x->src, k->line > 0 ? k->line :
+				   cfg_kline(x, "sink"),
+				   "sink = \"kafka\" needs kafka.bootstrap "
+				   "(host:port of the brokers)");
+		else
+			cfg_key_err(e, x, cfg_kkey("bootstrap"), 0,
+				    "the Kafka sink needs the brokers' host:port");
+	}
+	if (k->spool && (uint64_t)k->spool_segment_mb > k->spool_max_mb)
+		cfg_key_err(e, x, cfg_kkey("spool_segment_mb"),
+			    cfg_kafka_line(x, k, "spool_segment_mb"),
+			    "spool_segment_mb = %u exceeds spool_max_mb = %"
+			    PRIu64, k->spool_segment_mb, k->spool_max_mb);
+}
+
 static int
 cfg_prober_check(const struct pm_prober_cfg *c, const struct cfg_ctx *x,
 		 struct pm_cfg_errs *e)
@@ -1248,6 +1476,7 @@ cfg_prober_check(const struct pm_prober_cfg *c, const struct cfg_ctx *x,
 	uint32_t i;
 
 	cfg_check_values(c, prober_keys, NKEYS(prober_keys), x, 0, e);
+	cfg_kafka_check(c, x, e);
 	if (!x->file) {
 		/* In a file these are reported with their line by the loader. */
 		if (c->src_ip == 0)
@@ -1317,6 +1546,7 @@ pm_prober_cfg_defaults(struct pm_prober_cfg *c)
 {
 	memset(c, 0, sizeof(*c));
 	cfg_apply_defaults(c, prober_keys, NKEYS(prober_keys));
+	cfg_apply_defaults(&c->kafka, kafka_keys, NKEYS(kafka_keys));
 	if (gethostname(c->id, sizeof(c->id) - 1) < 0 || c->id[0] == '\0')
 		snprintf(c->id, sizeof(c->id), "pmesh");
 	c->id[sizeof(c->id) - 1] = '\0';
@@ -1422,7 +1652,8 @@ int
 pm_prober_cfg_load(const char *path, struct pm_prober_cfg *c,
 		   struct pm_cfg_errs *e)
 {
-	static const char *const top[] = { "prober", "targets", "reflector" };
+	static const char *const top[] = { "prober", "targets", "reflector",
+					   "kafka" };
 	config_setting_t *g, *l;
 	unsigned int n0 = e->n;
 	size_t len0 = e->len;
@@ -1440,7 +1671,19 @@ pm_prober_cfg_load(const char *path, struct pm_prober_cfg *c,
 
 	/* A reflector group may share the file (one file per host); the
 	 * reflector reads it. */
-	cfg_check_top(&cf, top, 3, path, e);
+	cfg_check_top(&cf, top, 4, path, e);
+	g = config_lookup(&cf, "kafka");
+	if (g != NULL) {
+		if (config_setting_type(g) != CONFIG_TYPE_GROUP) {
+			pm_cfg_err(e, cfg_file(g, path), cfg_line(g),
+				   "kafka: expected group, got %s",
+				   cfg_type_name(config_setting_type(g)));
+		} else {
+			c->kafka.line = cfg_line(g);
+			cfg_read_group(g, kafka_keys, NKEYS(kafka_keys),
+				       &c->kafka, "kafka", path, e, x.kafka_line);
+		}
+	}
 	g = cfg_top_group(&cf, "prober", path, e);
 	if (g != NULL) {
 		x.group_line = cfg_line(g);

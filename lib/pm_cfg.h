@@ -24,6 +24,40 @@
 #define PM_CFG_MAX_PORTS	8
 #define PM_CFG_MAX_ALLOW	64
 
+#define PM_CFG_MAX_KPROPS	64
+
+/** A librdkafka property passed through as is ("name=value"). */
+struct pm_kafka_prop {
+	char name[96];
+	char value[416];
+	int line;			/**< line in the config file (0: flag) */
+};
+
+/** The Kafka sink (sink = "kafka"); docs/config.md, group "kafka". */
+struct pm_kafka_cfg {
+	char bootstrap[PM_CFG_PATH_MAX];	/**< bootstrap.servers */
+	char encoding[16];		/**< "binary" (default) or "json" */
+	char topic_summaries[PM_CFG_NAME_MAX * 2];
+	char topic_events[PM_CFG_NAME_MAX * 2];
+	char topic_paths[PM_CFG_NAME_MAX * 2];
+	uint32_t queue_ms;		/**< a message waits this long in librdkafka, then spools */
+	uint32_t queue_max;		/**< messages librdkafka may hold */
+	uint32_t queue_full_ms;		/**< queue full: poll this long before spooling */
+	uint32_t flush_ms;		/**< bounded flush at shutdown */
+	uint32_t batch_max;		/**< binary: summaries per message */
+	uint32_t connect_ms;		/**< brokers must answer within this at start */
+	uint8_t spool;			/**< spool when brokers are away (default true) */
+	uint8_t rsvd[3];
+	char spool_dir[PM_CFG_PATH_MAX];	/**< default /var/spool/pmesh/<id> */
+	uint64_t spool_max_mb;
+	uint32_t spool_segment_mb;
+	char spool_fsync[16];		/**< never | interval | always */
+	uint32_t spool_fsync_ms;
+	struct pm_kafka_prop props[PM_CFG_MAX_KPROPS];
+	uint32_t nprops;
+	int line;			/**< line of the kafka group (0: none/flags) */
+};
+
 /** One probed target (host order addresses). */
 struct pm_target_cfg {
 	char name[PM_CFG_NAME_MAX];	/**< defaults to the address */
@@ -60,8 +94,11 @@ struct pm_prober_cfg {
 	uint32_t rx_desc;		/**< default 1024 */
 	uint32_t tx_desc;		/**< default 1024 */
 	uint32_t mbufs;			/**< per port, default 8191 */
-	char sink[16];			/**< "json" */
-	char output[PM_CFG_PATH_MAX];	/**< sink destination, "-" = stdout */
+	char sink[16];			/**< "json" or "kafka" */
+	char output[PM_CFG_PATH_MAX];	/**< json sink destination, "-" = stdout */
+	uint32_t export_ring;		/**< records per lcore ring; 0 = auto */
+	uint32_t rsvd3;
+	struct pm_kafka_cfg kafka;
 	struct pm_target_cfg *targets;	/**< malloc'd, ntargets */
 	uint32_t ntargets;
 };
@@ -104,6 +141,13 @@ void pm_cfg_err(struct pm_cfg_errs *e, const char *file, int line,
 		const char *fmt, ...) __attribute__((format(printf, 4, 5)));
 
 void pm_prober_cfg_defaults(struct pm_prober_cfg *c);
+/**
+ * Add a "name=value" librdkafka property (flag --kafka-prop, or a file's
+ * kafka.properties entry at @line).  -EINVAL (no '=' / empty name / too
+ * long: @why says which) or -E2BIG.
+ */
+int pm_kafka_cfg_add_prop(struct pm_kafka_cfg *k, const char *nv, int line,
+			  char *why, size_t cap);
 /**
  * Load @path into @c (defaults first).  Returns 0, or -EINVAL with every
  * problem in @e (nothing half-applied is to be used), or -errno when the

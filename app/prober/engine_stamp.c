@@ -186,6 +186,7 @@ pm_flow_close(struct pm_lcore *lc, struct pm_flow *f, uint16_t flags)
 	b.fwd = f->fwd;
 	b.bwd = f->bwd;
 	b.hist_overflow = f->rtt.overflow + f->refl.overflow;
+	b.dropped_before = lc->rec_dropped_run;
 
 	n = pm_record_build(lc->recbuf, PM_REC_MAX_PARTS, &h, &b, &f->rtt, &f->refl);
 	for (;;) {
@@ -194,12 +195,18 @@ pm_flow_close(struct pm_lcore *lc, struct pm_flow *f, uint16_t flags)
 							(unsigned int)n, NULL) == (unsigned int)n) {
 			PM_INC(lc, summaries, 1);
 			lc->rec_seq++;
+			lc->rec_dropped_run = 0;
 			break;
 		}
-		/* Probing: never wait, count it.  Final windows at shutdown:
-		 * no probe is waiting, so wait for the export thread. */
+		/* Probing: never wait, count it -- and burn its sequence
+		 * number, so the next summary's dropped_before explains the
+		 * gap and any other gap is a loss downstream.  Final windows
+		 * at shutdown: no probe is waiting, so wait for the export
+		 * thread. */
 		if (n <= 0 || !(flags & PM_REC_F_FINAL)) {
 			PM_INC(lc, summaries_dropped, 1);
+			lc->rec_seq++;
+			lc->rec_dropped_run++;
 			break;
 		}
 		rte_pause();
@@ -1004,6 +1011,7 @@ pm_stamp_init(struct pm_prober *p)
 		}
 		snprintf(name, sizeof(name), "pm_rec_%u", idx);
 		lc->rec_ring = rte_ring_create_elem(name, sizeof(struct pm_record),
+			p->cfg.export_ring ? pm_pow2(RTE_MAX(p->cfg.export_ring, 4u)) :
 			pm_pow2(RTE_MAX(1024u, RTE_MIN(cnt[idx] * 2u, 65536u))), (int)socket,
 			RING_F_SP_ENQ | RING_F_SC_DEQ);
 		if (lc->rec_ring == NULL) {

@@ -9,9 +9,16 @@
  * it is the only writer of the totals, which readers take under tot_lock
  * (control threads only: the data lcores never touch it).
  *
+ * Events: the thread also raises the events a consumer of the sink needs
+ * to trust the numbers -- a flow that lost a burst in a window ("loss",
+ * at least PM_LOSS_EVENT_MIN probes, at most PM_EV_PER_S a second with the
+ * suppressed ones counted), an lcore whose ring overflowed ("ring_drop",
+ * once a second while it goes on), and "stop" with the final counters.
+ *
  * Shutdown: after the lcores have drained (quit + loss timeout) and closed
  * their final windows, pm_export_stop() makes the thread empty the rings
- * once more, flush the sink and exit, so the last window is never lost.
+ * once more, publish "stop", flush the sink and exit, so the last window is
+ * never lost.
  */
 #include <errno.h>
 #include <inttypes.h>
@@ -24,10 +31,13 @@
 #include <rte_ring.h>
 #include <rte_ring_elem.h>
 
+#include "pm_clock.h"
 #include "pm_prober.h"
 
 #define PM_EXPORT_BATCH		256	/* records per dequeue */
 #define PM_TOT_HIST_CAP		512	/* buckets kept per target for the table */
+#define PM_LOSS_EVENT_MIN	3	/* probes lost in a window: a burst */
+#define PM_EV_PER_S		50	/* loss events a second at most */
 
 static void
 pm_stat_merge(struct pm_rec_stat *d, const struct pm_rec_stat *s, uint64_t n)
@@ -39,6 +49,98 @@ pm_stat_merge(struct pm_rec_stat *d, const struct pm_rec_stat *s, uint64_t n)
 	if (s->max > d->max)
 		d->max = s->max;
 	d->sum += s->sum;
+}
+
+static uint64_t
+pm_mono_ms(void)
+{
+	return pm_clock_monoraw_ns() / 1000000ULL;
+}
+
+/* A window of a flow lost a burst: say so on the events stream. */
+static void
+pm_export_loss_event(struct pm_prober *p, const struct pm_record *r)
+{
+	const struct pm_rec_body *b = &r->p0.b;
+	uint64_t now = pm_mono_ms();
+	struct pm_event ev;
+	char buf[768], ip[16];
+
+	if (b->lost < PM_LOSS_EVENT_MIN || p->sink.ops->event == NULL)
+		return;
+	if (now / 1000 != p->ev_sec) {
+		p->ev_sec = now / 1000;
+		p->ev_in_sec = 0;
+	}
+	if (p->ev_in_sec >= PM_EV_PER_S) {
+		p->ev_suppressed++;
+		return;
+	}
+	p->ev_in_sec++;
+	pm_event_begin(&ev, buf, sizeof(buf), &p->sink, "loss");
+	pm_event_add(&ev, ",\"summary_id\":\"%08x-%u-%" PRIu64 "\",\"target\":%u,"
+		     "\"flow\":%u", r->h.prober_id, r->h.lcore, r->h.seq, r->h.target,
+		     r->h.flow);
+	if (r->h.target < p->cfg.ntargets)
+		pm_event_add_str(&ev, "target_name", p->cfg.targets[r->h.target].name);
+	pm_event_add_str(&ev, "dst", pm_cfg_fmt_ipv4(r->h.dst, ip));
+	pm_event_add(&ev, ",\"dport\":%u,\"sport\":%u,\"window_start_ns\":%" PRIu64
+		     ",\"window_ms\":%u,\"lost\":%" PRIu64 ",\"received\":%" PRIu64
+		     ",\"loss_ratio\":%.6f,\"suppressed_before\":%" PRIu64,
+		     r->h.dport, r->h.sport, r->h.window_start_ns, r->h.window_ms,
+		     b->lost, b->received,
+		     (double)b->lost / (double)(b->lost + b->received), p->ev_suppressed);
+	p->ev_suppressed = 0;
+	pm_sink_event(&p->sink, &ev);
+}
+
+/* Once a second: lcores whose record ring overflowed since last time. */
+static void
+pm_export_drop_events(struct pm_prober *p)
+{
+	uint64_t now = pm_mono_ms(), d;
+	struct pm_event ev;
+	char buf[512];
+	unsigned int i;
+
+	if (now - p->ev_drop_ms < 1000)
+		return;
+	p->ev_drop_ms = now;
+	for (i = 0; i < p->nlc; i++) {
+		d = pm_ld(&p->lc[i]->st.summaries_dropped);
+		if (d == p->ev_dropped_seen[i])
+			continue;
+		pm_event_begin(&ev, buf, sizeof(buf), &p->sink, "ring_drop");
+		pm_event_add(&ev, ",\"lcore\":%u,\"dropped\":%" PRIu64 ",\"dropped_total\":%"
+			     PRIu64, p->lc[i]->lcore_id, d - p->ev_dropped_seen[i], d);
+		p->ev_dropped_seen[i] = d;
+		pm_sink_event(&p->sink, &ev);
+	}
+}
+
+/* Event "stop": the final counters, after the last windows. */
+static void
+pm_export_stop_event(struct pm_prober *p)
+{
+	uint64_t sent = 0, rcvd = 0, lost = 0, sdrop = 0;
+	struct pm_event ev;
+	char buf[768];
+	unsigned int i;
+
+	for (i = 0; i < p->nlc; i++)
+		sdrop += pm_ld(&p->lc[i]->st.summaries_dropped);
+	for (i = 0; i < p->cfg.ntargets; i++) {
+		sent += p->tot[i].sent;
+		rcvd += p->tot[i].received;
+		lost += p->tot[i].lost;
+	}
+	pm_event_begin(&ev, buf, sizeof(buf), &p->sink, "stop");
+	pm_event_add(&ev, ",\"sent\":%" PRIu64 ",\"received\":%" PRIu64 ",\"lost\":%"
+		     PRIu64 ",\"summaries\":%" PRIu64 ",\"summaries_ring_dropped\":%"
+		     PRIu64 ",\"summaries_failed\":%" PRIu64 ",\"summaries_spooled\":%"
+		     PRIu64, sent, rcvd, lost, p->sink.summaries, sdrop, p->sink.failed,
+		     p->sink.spooled);
+	pm_sink_event(&p->sink, &ev);
 }
 
 static void
@@ -100,6 +202,7 @@ pm_export_drain(struct pm_prober *p, struct pm_record *buf)
 					break;	/* cannot happen with bulk enqueue */
 			}
 			pm_export_account(p, &buf[off], parts);
+			pm_export_loss_event(p, &buf[off]);
 			off += parts;
 		}
 		if (p->sink.ops->write(&p->sink, buf, off) != 0)
@@ -121,6 +224,7 @@ pm_export_main(void *arg)
 		return NULL;
 	for (;;) {
 		moved = pm_export_drain(p, buf);
+		pm_export_drop_events(p);
 		if (p->sink.ops->poll)
 			p->sink.ops->poll(&p->sink);
 		if (moved == 0) {
@@ -130,6 +234,9 @@ pm_export_main(void *arg)
 		}
 	}
 	/* Rings are empty and the lcores are done: nothing is left behind. */
+	p->ev_drop_ms = 0;
+	pm_export_drop_events(p);
+	pm_export_stop_event(p);
 	if (p->sink.ops->flush)
 		p->sink.ops->flush(&p->sink, 5000);
 	free(buf);

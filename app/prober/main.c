@@ -30,6 +30,9 @@
 #include <rte_malloc.h>
 
 #include "pm_prober.h"
+#ifdef PM_HAVE_KAFKA
+#include "pm_kafka.h"
+#endif
 
 struct pm_prober pm_g;
 
@@ -63,6 +66,14 @@ pm_usage(FILE *out)
 "Options for both modes (override the file):\n"
 "      --duration S       stop after S seconds (default: until SIGINT/SIGTERM)\n"
 "  -o, --output FILE      JSON lines appended to FILE, '-' for stdout (default -)\n"
+"      --kafka HOST:PORT[,HOST:PORT...]\n"
+"                         send summaries and events to Kafka instead (kafka.bootstrap)\n"
+"      --kafka-encoding E binary (batches, default) or json (a line per message)\n"
+"      --kafka-prop K=V   any librdkafka property, e.g. security.protocol=SASL_SSL (repeat)\n"
+"      --spool-dir DIR    where records wait while the brokers are away\n"
+"                         (default /var/spool/pmesh/<id>; replayed in order, also after a crash)\n"
+"      --no-spool         keep records in memory only (ring drops are counted)\n"
+"      --export-ring N    records per lcore ring to the export thread (default: auto)\n"
 "      --window-ms MS     summary window (default 1000)\n"
 "      --timeout-ms MS    a probe unanswered this long is lost (default 1000;\n"
 "                         10 with --line-rate, where in-flight slots run out)\n"
@@ -82,6 +93,9 @@ pm_usage(FILE *out)
 "  pmesh-prober -l 0-1 --no-pci --in-memory --vdev=net_af_packet0,iface=veth0 -- \\\n"
 "      --src-ip 10.0.0.1 --target 10.0.0.2 --target 10.0.0.3:8620 \\\n"
 "      --rate 1000 --flows 8 --duration 20 --output results.json\n"
+"  # the same into Kafka (topics pmesh.summaries, pmesh.events); read them back\n"
+"  pmesh-prober ... -- --src-ip 10.0.0.1 --target 10.0.0.2 --kafka 127.0.0.1:9092\n"
+"  pmesh-cat -b 127.0.0.1:9092 --exit-at-end\n"
 "  # an appliance\n"
 "  pmesh-prober -l 0-3 -a 0000:3b:00.0 -- -c /etc/pmesh/prober.cfg\n"
 "\n"
@@ -93,7 +107,8 @@ enum {
 	OPT_SRC_IP = 256, OPT_GATEWAY, OPT_GATEWAY_MAC, OPT_TARGET, OPT_RATE, OPT_FLOWS,
 	OPT_SIZE, OPT_DSCP, OPT_DURATION, OPT_WINDOW, OPT_TIMEOUT, OPT_BUDGET_PPS,
 	OPT_BUDGET_MBPS, OPT_LINE_RATE, OPT_IDLE_SLEEP, OPT_ID, OPT_PORT_ID, OPT_NO_STATUS,
-	OPT_CHECK, OPT_CLOCK_SYNCED,
+	OPT_CHECK, OPT_CLOCK_SYNCED, OPT_KAFKA, OPT_KAFKA_ENC, OPT_KAFKA_PROP, OPT_SPOOL_DIR,
+	OPT_NO_SPOOL, OPT_EXPORT_RING,
 };
 
 static const struct option pm_opts[] = {
@@ -121,6 +136,12 @@ static const struct option pm_opts[] = {
 	{ "no-status", no_argument, NULL, OPT_NO_STATUS },
 	{ "check-config", no_argument, NULL, OPT_CHECK },
 	{ "clock-synced", no_argument, NULL, OPT_CLOCK_SYNCED },
+	{ "kafka", required_argument, NULL, OPT_KAFKA },
+	{ "kafka-encoding", required_argument, NULL, OPT_KAFKA_ENC },
+	{ "kafka-prop", required_argument, NULL, OPT_KAFKA_PROP },
+	{ "spool-dir", required_argument, NULL, OPT_SPOOL_DIR },
+	{ "no-spool", no_argument, NULL, OPT_NO_SPOOL },
+	{ "export-ring", required_argument, NULL, OPT_EXPORT_RING },
 	{ NULL, 0, NULL, 0 },
 };
 
@@ -128,6 +149,8 @@ struct pm_args {
 	const char *config;
 	int check;
 	int no_status;
+	int argc;		/* the program's own arguments, for the digest */
+	char **argv;
 };
 
 /* A flag's number: all digits, within [min, max]; else an error line. */
@@ -153,6 +176,26 @@ pm_flag_u64(const char *flag, const char *s, uint64_t min, uint64_t max, uint64_
 	return 0;
 }
 
+/* Offer every Kafka property to librdkafka now, before EAL: a typo costs
+ * nothing and is named with its line. */
+static void
+pm_check_kafka(const struct pm_prober_cfg *c, const char *src, struct pm_cfg_errs *e)
+{
+#ifdef PM_HAVE_KAFKA
+	char err[4096], *line, *save = NULL;
+
+	if (pm_kafka_check_cfg(c, src, err, sizeof(err)) == 0)
+		return;
+	for (line = strtok_r(err, "\n", &save); line != NULL;
+	     line = strtok_r(NULL, "\n", &save))
+		pm_cfg_err(e, NULL, -1, "%s", line);
+#else
+	(void)c;
+	pm_cfg_err(e, src ? src : "--kafka", 0, "this pmesh-prober was built without "
+		   "librdkafka: sink = \"kafka\" is not available");
+#endif
+}
+
 /*
  * Parse the program's own arguments into @c.  Flags override the file;
  * --target adds targets that take --rate/--flows/--size/--dscp.
@@ -170,6 +213,8 @@ pm_parse_args(int argc, char **argv, struct pm_prober_cfg *c, struct pm_args *a,
 	char buf[16];
 
 	memset(a, 0, sizeof(*a));
+	a->argc = argc;
+	a->argv = argv;
 	/* The file first, so that flags override it whatever their order. */
 	optind = 1;
 	opterr = 0;
@@ -285,6 +330,38 @@ pm_parse_args(int argc, char **argv, struct pm_prober_cfg *c, struct pm_args *a,
 		case OPT_CLOCK_SYNCED:
 			c->clock_synced = 1;
 			break;
+		case OPT_KAFKA:
+			snprintf(c->sink, sizeof(c->sink), "kafka");
+			if (strlen(optarg) >= sizeof(c->kafka.bootstrap))
+				pm_cfg_err(e, "--kafka", 0, "too long");
+			else
+				snprintf(c->kafka.bootstrap, sizeof(c->kafka.bootstrap), "%s",
+					 optarg);
+			break;
+		case OPT_KAFKA_ENC:
+			snprintf(c->kafka.encoding, sizeof(c->kafka.encoding), "%.15s", optarg);
+			break;
+		case OPT_KAFKA_PROP: {
+			char why[256];
+
+			if (pm_kafka_cfg_add_prop(&c->kafka, optarg, 0, why, sizeof(why)) < 0)
+				pm_cfg_err(e, "--kafka-prop", 0, "%s", why);
+			break;
+		}
+		case OPT_SPOOL_DIR:
+			if (strlen(optarg) >= sizeof(c->kafka.spool_dir))
+				pm_cfg_err(e, "--spool-dir", 0, "too long");
+			else
+				snprintf(c->kafka.spool_dir, sizeof(c->kafka.spool_dir), "%s",
+					 optarg);
+			break;
+		case OPT_NO_SPOOL:
+			c->kafka.spool = 0;
+			break;
+		case OPT_EXPORT_RING:
+			if (pm_flag_u64("--export-ring", optarg, 0, 1048576, &v, e) == 0)
+				c->export_ring = (uint32_t)v;
+			break;
 		case ':':
 			pm_cfg_err(e, argv[optind - 1], 0, "needs a value (see --help)");
 			break;
@@ -312,7 +389,72 @@ pm_parse_args(int argc, char **argv, struct pm_prober_cfg *c, struct pm_args *a,
 			   "no targets: give --target IP or a targets list in -c FILE");
 	if (e->n == 0)
 		pm_prober_cfg_check(c, a->config, e);	/* NULL: errors name the flags */
+	if (e->n == 0 && strcmp(c->sink, "kafka") == 0)
+		pm_check_kafka(c, a->config, e);
 	return e->n ? -EINVAL : 0;
+}
+
+/* The sink's log lines go where the prober's go. */
+static void
+pm_sink_log(int level, const char *msg)
+{
+	uint32_t lvl = level <= 3 ? RTE_LOG_ERR : level == 4 ? RTE_LOG_WARNING :
+		       RTE_LOG_INFO;
+
+	rte_log(lvl, pm_logtype, "pmesh: %s\n", msg);
+}
+
+/* 64-bit FNV-1a over the config file's bytes and the arguments: the same
+ * digest means the same configuration. */
+static uint64_t
+pm_config_digest(const char *path, int argc, char **argv)
+{
+	uint64_t h = 0xcbf29ce484222325ULL;
+	unsigned char buf[4096];
+	size_t n, k;
+	FILE *f;
+	int i;
+
+	if (path != NULL && (f = fopen(path, "rb")) != NULL) {
+		while ((n = fread(buf, 1, sizeof(buf), f)) > 0)
+			for (k = 0; k < n; k++)
+				h = (h ^ buf[k]) * 0x100000001b3ULL;
+		fclose(f);
+	}
+	for (i = 0; i < argc; i++) {
+		for (k = 0; argv[i][k] != '\0'; k++)
+			h = (h ^ (unsigned char)argv[i][k]) * 0x100000001b3ULL;
+		h = (h ^ 0) * 0x100000001b3ULL;	/* argument boundary */
+	}
+	return h;
+}
+
+/* Event "start": what runs, on which config (its digest). */
+static void
+pm_event_started(struct pm_prober *p, const struct pm_args *a)
+{
+	struct pm_event ev;
+	char buf[1024];
+	uint64_t flows = 0;
+	uint32_t t;
+
+	for (t = 0; t < p->cfg.ntargets; t++)
+		flows += p->cfg.targets[t].flows;
+	pm_event_begin(&ev, buf, sizeof(buf), &p->sink, "start");
+	pm_event_add_str(&ev, "version", PM_VERSION);
+	pm_event_add(&ev, ",\"config_digest\":\"fnv1a64:%016" PRIx64 "\"",
+		     pm_config_digest(a->config, a->argc, a->argv));
+	if (a->config != NULL)
+		pm_event_add_str(&ev, "config", a->config);
+	pm_event_add(&ev, ",\"targets\":%u,\"flows\":%" PRIu64 ",\"lcores\":%u,"
+		     "\"window_ms\":%u,\"timeout_ms\":%u", p->cfg.ntargets, flows, p->nlc,
+		     p->cfg.window_ms, p->cfg.timeout_ms);
+	pm_event_add_str(&ev, "sink", p->cfg.sink);
+	if (strcmp(p->cfg.sink, "kafka") == 0)
+		pm_event_add_str(&ev, "encoding", p->cfg.kafka.encoding);
+	pm_event_add_str(&ev, "ts_tx", p->port.ts.tx_sched ? "nic_sched" : "tsc");
+	pm_event_add_str(&ev, "ts_rx", p->port.ts.rx_hw ? "nic" : "tsc");
+	pm_sink_event(&p->sink, &ev);
 }
 
 static void
@@ -537,18 +679,31 @@ main(int argc, char **argv)
 		goto out_port;
 	}
 	p->sink.ops = pm_sink_find(p->cfg.sink);
+#ifdef PM_HAVE_KAFKA
+	if (strcmp(p->cfg.sink, "kafka") == 0)
+		p->sink.ops = &pm_sink_kafka;
+#endif
 	if (p->sink.ops == NULL) {
 		PM_LOG(ERR, "unknown sink '%s'", p->cfg.sink);
 		rc = 2;
 		goto out_engine;
 	}
 	p->sink.prober_name = p->cfg.id;
+	p->sink.prober_id = p->prober_id;
+	p->sink.cfg = &p->cfg;
+	p->sink.cfg_src = a.config;
+	p->sink.log = pm_sink_log;
 	ret = p->sink.ops->open(&p->sink, p->cfg.output);
 	if (ret != 0) {
-		PM_LOG(ERR, "cannot open output '%s': %s", p->cfg.output, strerror(-ret));
+		if (p->sink.err[0] != '\0')
+			PM_LOG(ERR, "%s", p->sink.err);
+		else
+			PM_LOG(ERR, "cannot open output '%s': %s", p->cfg.output,
+			       strerror(-ret));
 		rc = 1;
 		goto out_engine;
 	}
+	pm_event_started(p, &a);
 	ret = pm_export_start(p);
 	if (ret != 0) {
 		rc = 1;
@@ -590,6 +745,7 @@ main(int argc, char **argv)
 	pm_export_stop(p);
 	pm_export_print_table(p, stderr);
 	pm_status_final(p, stderr);
+	pm_status_sink(p, stderr);
 	if (p->export_failed || p->sink.failed)
 		PM_LOG(WARNING, "%" PRIu64 " summaries could not be written", p->sink.failed);
 	for (i = 0; i < p->nlc; i++)

@@ -111,6 +111,7 @@ struct pm_lcore {
 	uint64_t win_end_tsc;
 	uint64_t win_ticks;
 	uint64_t rec_seq;		/* next summary sequence */
+	uint32_t rec_dropped_run;	/* summaries dropped since the last enqueued */
 	/* global budget share: token buckets in 1/2^16 units */
 	uint64_t tb_last;
 	uint64_t tb_pkts;
@@ -190,6 +191,12 @@ struct pm_prober {
 	struct pm_target_tot *tot;
 	struct pm_hist_ent *tot_ent;
 	uint64_t export_failed;
+	/* events (export thread) */
+	uint64_t ev_sec;
+	uint32_t ev_in_sec;
+	uint64_t ev_suppressed;
+	uint64_t ev_drop_ms;
+	uint64_t ev_dropped_seen[RTE_MAX_LCORE];	/* ring drops reported, by lc idx */
 };
 
 extern struct pm_prober pm_g;
@@ -202,6 +209,7 @@ void pm_export_print_table(struct pm_prober *p, FILE *out);
 /* status.c */
 void pm_status_tick(struct pm_prober *p, double dt_s, int tty);
 int pm_telemetry_register(void);
+void pm_status_sink(struct pm_prober *p, FILE *out);
 void pm_status_final(struct pm_prober *p, FILE *out);
 
 static inline uint64_t

@@ -76,15 +76,26 @@ pm_status_tick(struct pm_prober *p, double dt_s, int tty)
 	}
 	res = (s.replies - prev.replies) + (s.lost - prev.lost);
 	if (tty) {
+		char sk[96] = "";
+
+		if (p->sink.ops == NULL || p->sink.ops->event == NULL)
+			sk[0] = '\0';
+		else if (p->sink.state == PM_SINK_ONLINE)
+			snprintf(sk, sizeof(sk), " | kafka ok, queued %" PRIu64,
+				 pm_ld(&p->sink.in_queue));
+		else
+			snprintf(sk, sizeof(sk), " | kafka %s, spool %" PRIu64,
+				 p->sink.state == PM_SINK_SPOOLING ? "AWAY" : "replaying",
+				 pm_ld(&p->sink.spool_pending));
 		fprintf(stderr, "\r\033[K%s: tx %.0f pps rx %.0f pps | loss %.3f%% late %" PRIu64
 			" dup %" PRIu64 " | rtt p50 %.1f us p99 %.1f us | rx bad %" PRIu64 " other %"
 			PRIu64 " unmatched %" PRIu64 " | summaries dropped %" PRIu64
-			" | budget-held %" PRIu64,
+			" | budget-held %" PRIu64 "%s",
 			pm_progname, (s.tx - prev.tx) / dt_s, (s.rx - prev.rx) / dt_s,
 			res ? 100.0 * (double)(s.lost - prev.lost) / (double)res : 0.0,
 			s.late, s.dup, pm_hist_quantile(&h, 0.5) / 1e3,
 			pm_hist_quantile(&h, 0.99) / 1e3, s.bad, s.other, s.unmatched, s.sdrop,
-			s.held);
+			s.held, sk);
 		fflush(stderr);
 	}
 	prev = s;
@@ -192,6 +203,58 @@ pm_tel_targets(const char *cmd, const char *params, struct rte_tel_data *d)
 	return 0;
 }
 
+static const char *
+pm_sink_state_str(uint32_t st)
+{
+	return st == PM_SINK_ONLINE ? "online" : st == PM_SINK_SPOOLING ? "spooling" :
+	       "replaying";
+}
+
+/* /pmesh/sink: where the summaries went (all sinks; Kafka fills the rest). */
+static int
+pm_tel_sink(const char *cmd, const char *params, struct rte_tel_data *d)
+{
+	const struct pm_sink *sk = &pm_g.sink;
+
+	(void)cmd;
+	(void)params;
+	rte_tel_data_start_dict(d);
+	rte_tel_data_add_dict_string(d, "sink", sk->ops ? sk->ops->name : "none");
+	rte_tel_data_add_dict_string(d, "state", pm_sink_state_str(sk->state));
+#define PM_TELS(name) rte_tel_data_add_dict_u64(d, #name, pm_ld(&sk->name))
+	PM_TELS(summaries);
+	PM_TELS(failed);
+	PM_TELS(delivered);
+	PM_TELS(in_queue);
+	PM_TELS(spooled);
+	PM_TELS(replayed);
+	PM_TELS(spool_pending);
+	PM_TELS(spool_dropped);
+	PM_TELS(spool_corrupt);
+	PM_TELS(events);
+	PM_TELS(events_failed);
+#undef PM_TELS
+	return 0;
+}
+
+/* One line about the sink at exit, for logs and tests. */
+void
+pm_status_sink(struct pm_prober *p, FILE *out)
+{
+	const struct pm_sink *sk = &p->sink;
+
+	fprintf(out, "%s: sink %s: summaries %" PRIu64 " failed %" PRIu64, pm_progname,
+		sk->ops->name, sk->summaries, sk->failed);
+	if (sk->ops->event != NULL)
+		fprintf(out, " delivered %" PRIu64 " spooled %" PRIu64 " replayed %" PRIu64
+			" spool_pending %" PRIu64 " spool_dropped %" PRIu64 " spool_corrupt %"
+			PRIu64 " events %" PRIu64 " events_failed %" PRIu64 " state %s",
+			sk->delivered, sk->spooled, sk->replayed, sk->spool_pending,
+			sk->spool_dropped, sk->spool_corrupt, sk->events, sk->events_failed,
+			pm_sink_state_str(sk->state));
+	fputc('\n', out);
+}
+
 int
 pm_telemetry_register(void)
 {
@@ -202,6 +265,9 @@ pm_telemetry_register(void)
 	if (ret == 0)
 		ret = rte_telemetry_register_cmd("/pmesh/targets", pm_tel_targets,
 			"Per-target totals since start. Parameter: first target index (64 shown)");
+	if (ret == 0)
+		ret = rte_telemetry_register_cmd("/pmesh/sink", pm_tel_sink,
+			"Where summaries went: delivered, queued, spooled, failed. No parameters");
 	return ret;
 }
 

@@ -613,6 +613,9 @@ test_corpus(void **state)
 
 		if (l < 5 || strcmp(de->d_name + l - 4, ".cfg") != 0)
 			continue;
+		/* Refused by librdkafka, i.e. by the binary, not by lib/. */
+		if (strncmp(de->d_name, "rdkafka_", 8) == 0)
+			continue;
 		snprintf(path, sizeof(path), "%s/%s", dir, de->d_name);
 		pm_cfg_errs_init(&e);
 		if (strncmp(de->d_name, "refl_", 5) == 0) {
