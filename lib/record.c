@@ -315,6 +315,44 @@ rec_put(struct rec_out *o, const char *fmt, ...)
 	o->len += (size_t)n;
 }
 
+/* Append raw bytes. */
+static void
+rec_put_raw(struct rec_out *o, const char *p, size_t n)
+{
+	if (o->full)
+		return;
+	if (n >= o->cap - o->len) {
+		o->full = true;
+		return;
+	}
+	memcpy(o->buf + o->len, p, n);
+	o->len += n;
+	o->buf[o->len] = '\0';
+}
+
+/* Append "[bucket,count]" (preceded by a comma unless @first): the bulk of
+ * a wide summary, so without printf. */
+static void
+rec_put_pair(struct rec_out *o, bool first, uint32_t bucket, uint32_t count)
+{
+	char tmp[32], *e = tmp + sizeof(tmp), *p = e;
+
+	*--p = ']';
+	do {
+		*--p = (char)('0' + count % 10);
+		count /= 10;
+	} while (count != 0);
+	*--p = ',';
+	do {
+		*--p = (char)('0' + bucket % 10);
+		bucket /= 10;
+	} while (bucket != 0);
+	*--p = '[';
+	if (!first)
+		*--p = ',';
+	rec_put_raw(o, p, (size_t)(e - p));
+}
+
 /* A JSON string: quotes, backslashes and control characters escaped. */
 static void
 rec_put_str(struct rec_out *o, const char *s)
@@ -350,12 +388,86 @@ rec_mean(const struct pm_rec_stat *s, uint64_t n)
 	return m;
 }
 
-/* {"n":..,"min":..,"mean":..,<quantiles>,"max":..}, or {"n":0}. */
+/*
+ * A histogram as a summary carries it: entries [from, from + count) of the
+ * sequence across parts (ascending buckets), read in place -- no dense
+ * rebuild, so printing costs what the summary holds, not 2 x NBUCKETS.
+ */
+struct rec_hview {
+	const struct pm_record *recs;
+	unsigned int nrecs;
+	uint32_t from;
+	uint32_t count;
+	uint64_t total;		/* samples */
+};
+
 static void
-rec_put_stats(struct rec_out *o, const char *name, const struct pm_hist *h,
+rec_hview_init(struct rec_hview *v, const struct pm_record *recs,
+	       unsigned int n, uint32_t from, uint32_t count)
+{
+	uint32_t idx = 0, i;
+	unsigned int p;
+
+	v->recs = recs;
+	v->nrecs = n;
+	v->from = from;
+	v->count = count;
+	v->total = 0;
+	for (p = 0; p < n; p++) {
+		const struct pm_hist_ent *ent = rec_ents_c(&recs[p]);
+
+		for (i = 0; i < recs[p].nent; i++, idx++)
+			if (idx >= from && idx < from + count)
+				v->total += ent[i].count;
+	}
+}
+
+/* Nearest-rank quantile, as pm_hist_quantile() computes it: the midpoint
+ * of the bucket holding the rank-th sample, clamped to [min, max]. */
+static uint64_t
+rec_hview_quantile(const struct rec_hview *v, const struct pm_rec_stat *s,
+		   double q)
+{
+	uint64_t rank, cum = 0, x = 0;
+	uint32_t idx = 0, i;
+	unsigned int p;
+	double r;
+
+	r = q * (double)v->total;
+	rank = (uint64_t)r;
+	if ((double)rank < r)
+		rank++;
+	if (rank == 0)
+		rank = 1;
+	if (rank > v->total)
+		rank = v->total;
+	for (p = 0; p < v->nrecs; p++) {
+		const struct pm_hist_ent *ent = rec_ents_c(&v->recs[p]);
+
+		for (i = 0; i < v->recs[p].nent; i++, idx++) {
+			if (idx < v->from || idx >= v->from + v->count)
+				continue;
+			cum += ent[i].count;
+			if (cum >= rank) {
+				x = pm_hist_bucket_mid(ent[i].bucket);
+				goto found;
+			}
+		}
+	}
+found:
+	if (x < s->min)
+		x = s->min;
+	if (x > s->max)
+		x = s->max;
+	return x;
+}
+
+/* {"n":..,"min":..,"mean":..,"sum":..,<quantiles>,"max":..}, or {"n":0}. */
+static void
+rec_put_stats(struct rec_out *o, const char *name, const struct rec_hview *h,
 	      const struct pm_rec_stat *s, bool p90, bool p999)
 {
-	uint64_t n = pm_hist_count(h);
+	uint64_t n = h->total;
 
 	rec_put(o, ",\"%s\":", name);
 	if (n == 0 || s->min == UINT64_MAX) {
@@ -364,12 +476,12 @@ rec_put_stats(struct rec_out *o, const char *name, const struct pm_hist *h,
 	}
 	rec_put(o, "{\"n\":%" PRIu64 ",\"min\":%" PRIu64 ",\"mean\":%" PRIu64
 		",\"sum\":%" PRIu64 ",\"p50\":%" PRIu64, n, s->min,
-		rec_mean(s, n), s->sum, pm_hist_quantile(h, 0.5));
+		rec_mean(s, n), s->sum, rec_hview_quantile(h, s, 0.5));
 	if (p90)
-		rec_put(o, ",\"p90\":%" PRIu64, pm_hist_quantile(h, 0.9));
-	rec_put(o, ",\"p99\":%" PRIu64, pm_hist_quantile(h, 0.99));
+		rec_put(o, ",\"p90\":%" PRIu64, rec_hview_quantile(h, s, 0.9));
+	rec_put(o, ",\"p99\":%" PRIu64, rec_hview_quantile(h, s, 0.99));
 	if (p999)
-		rec_put(o, ",\"p999\":%" PRIu64, pm_hist_quantile(h, 0.999));
+		rec_put(o, ",\"p999\":%" PRIu64, rec_hview_quantile(h, s, 0.999));
 	rec_put(o, ",\"max\":%" PRIu64 "}", s->max);
 }
 
@@ -404,8 +516,7 @@ rec_put_hist(struct rec_out *o, const char *name,
 		for (i = 0; i < recs[p].nent; i++, idx++) {
 			if (idx < from || idx >= from + count)
 				continue;
-			rec_put(o, "%s[%u,%u]", k++ ? "," : "", ent[i].bucket,
-				ent[i].count);
+			rec_put_pair(o, k++ == 0, ent[i].bucket, ent[i].count);
 		}
 	}
 	rec_put(o, "]");
@@ -415,11 +526,10 @@ int
 pm_record_json(const struct pm_record *recs, unsigned int n,
 	       const char *prober_name, char *buf, size_t cap)
 {
-	uint32_t counts[PM_HIST_NBUCKETS];
 	const struct pm_rec_hdr *h = &recs[0].h;
 	const struct pm_rec_body *b = &recs[0].p0.b;
 	struct rec_out o = { .buf = buf, .cap = cap };
-	struct pm_hist hist;
+	struct rec_hview hv;
 	char ip1[16], ip2[16];
 	/* Indexed by bit: PM_REC_F_OWD, _NO_REFL_TS, _FINAL. */
 	static const char *const flag_names[] = { "owd", "no_refl_ts", "final" };
@@ -463,19 +573,15 @@ pm_record_json(const struct pm_record *recs, unsigned int n,
 		b->unmatched, b->stalled,
 		done != 0 ? (double)b->lost / (double)done : 0.0);
 
-	/* Percentiles from the histogram rebuilt densely (off the data
-	 * path: 9 KiB of stack), with the exact extremes. */
-	pm_hist_init_dense(&hist, counts);
-	rec_add_buckets(recs, n, &hist, NULL);
-	rec_exact(&hist, &b->rtt);
-	rtt_n = pm_hist_count(&hist);
-	rec_put_stats(&o, "rtt_ns", &hist, &b->rtt, true, true);
+	/* Percentiles straight from the summary's sorted buckets, with the
+	 * exact extremes. */
+	rec_hview_init(&hv, recs, n, 0, b->rtt_nbuckets);
+	rtt_n = hv.total;
+	rec_put_stats(&o, "rtt_ns", &hv, &b->rtt, true, true);
 	rec_put_minmax(&o, "raw_rtt_ns", &b->raw, rtt_n);
 
-	pm_hist_init_dense(&hist, counts);
-	rec_add_buckets(recs, n, NULL, &hist);
-	rec_exact(&hist, &b->refl);
-	rec_put_stats(&o, "refl_delay_ns", &hist, &b->refl, false, false);
+	rec_hview_init(&hv, recs, n, b->rtt_nbuckets, b->refl_nbuckets);
+	rec_put_stats(&o, "refl_delay_ns", &hv, &b->refl, false, false);
 
 	if (h->flags & PM_REC_F_OWD) {
 		rec_put_minmax(&o, "fwd_ns", &b->fwd, rtt_n);

@@ -73,6 +73,8 @@ pm_usage(FILE *out)
 "      --spool-dir DIR    where records wait while the brokers are away\n"
 "                         (default /var/spool/pmesh/<id>; replayed in order, also after a crash)\n"
 "      --no-spool         keep records in memory only (ring drops are counted)\n"
+"      --kafka-queue-ms MS how long records wait for the brokers before they spool\n"
+"                         (default 5000)\n"
 "      --export-ring N    records per lcore ring to the export thread (default: auto)\n"
 "      --window-ms MS     summary window (default 1000)\n"
 "      --timeout-ms MS    a probe unanswered this long is lost (default 1000;\n"
@@ -108,7 +110,7 @@ enum {
 	OPT_SIZE, OPT_DSCP, OPT_DURATION, OPT_WINDOW, OPT_TIMEOUT, OPT_BUDGET_PPS,
 	OPT_BUDGET_MBPS, OPT_LINE_RATE, OPT_IDLE_SLEEP, OPT_ID, OPT_PORT_ID, OPT_NO_STATUS,
 	OPT_CHECK, OPT_CLOCK_SYNCED, OPT_KAFKA, OPT_KAFKA_ENC, OPT_KAFKA_PROP, OPT_SPOOL_DIR,
-	OPT_NO_SPOOL, OPT_EXPORT_RING,
+	OPT_NO_SPOOL, OPT_EXPORT_RING, OPT_KAFKA_QUEUE,
 };
 
 static const struct option pm_opts[] = {
@@ -142,6 +144,7 @@ static const struct option pm_opts[] = {
 	{ "spool-dir", required_argument, NULL, OPT_SPOOL_DIR },
 	{ "no-spool", no_argument, NULL, OPT_NO_SPOOL },
 	{ "export-ring", required_argument, NULL, OPT_EXPORT_RING },
+	{ "kafka-queue-ms", required_argument, NULL, OPT_KAFKA_QUEUE },
 	{ NULL, 0, NULL, 0 },
 };
 
@@ -358,6 +361,10 @@ pm_parse_args(int argc, char **argv, struct pm_prober_cfg *c, struct pm_args *a,
 		case OPT_NO_SPOOL:
 			c->kafka.spool = 0;
 			break;
+		case OPT_KAFKA_QUEUE:
+			if (pm_flag_u64("--kafka-queue-ms", optarg, 100, 3600000, &v, e) == 0)
+				c->kafka.queue_ms = (uint32_t)v;
+			break;
 		case OPT_EXPORT_RING:
 			if (pm_flag_u64("--export-ring", optarg, 0, 1048576, &v, e) == 0)
 				c->export_ring = (uint32_t)v;
@@ -401,7 +408,7 @@ pm_sink_log(int level, const char *msg)
 	uint32_t lvl = level <= 3 ? RTE_LOG_ERR : level == 4 ? RTE_LOG_WARNING :
 		       RTE_LOG_INFO;
 
-	rte_log(lvl, pm_logtype, "pmesh: %s\n", msg);
+	rte_log(lvl, pm_logtype, "%s: %s: %s\n", pm_progname, pm_log_level_str(lvl), msg);
 }
 
 /* 64-bit FNV-1a over the config file's bytes and the arguments: the same
