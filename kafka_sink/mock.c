@@ -459,7 +459,7 @@ pm_mock_write_bootstrap(struct pm_mock *m, const char *bootstraps)
 	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
 	if (fd < 0) {
 		ret = -errno;
-		pm_mock_log("error: %s: %s", tmp, strerror(errno));
+		pm_mock_log("error: --bootstrap-file: %s: %s", tmp, strerror(errno));
 		return ret;
 	}
 	/* The list plus its newline in one write. */
