@@ -893,14 +893,16 @@ ks_write(struct pm_sink *sk, const struct pm_record *recs, unsigned int n)
 	struct pm_enc_bin b;
 	unsigned int off = 0, parts;
 	int lcore = -1, rc = 0, len;
-	char key[32];
+	char key[32] = "";
 
 	b.count = 0;
 	while (off < n) {
 		const struct pm_record *r = &recs[off];
 
 		parts = r->h.nparts ? r->h.nparts : 1;
-		if (off + parts > n || pm_record_check(r, parts) < 0) {
+		/* The encoders check each summary (pm_record_check) anyway;
+		 * here only that its parts are all in this batch. */
+		if (off + parts > n) {
 			/* Never expected from the engine: count, skip. */
 			sk->failed++;
 			off += parts;
@@ -918,16 +920,19 @@ ks_write(struct pm_sink *sk, const struct pm_record *recs, unsigned int n)
 						 (uint16_t)lcore);
 		}
 		if (ks->enc == PM_ENC_BINARY) {
-			if (b.count >= ks->kc->batch_max ||
-			    pm_enc_bin_append(&b, r, parts) == -ENOSPC) {
+			int arc = b.count >= ks->kc->batch_max ? -ENOSPC :
+				  pm_enc_bin_append(&b, r, parts);
+
+			if (arc == -ENOSPC) {
 				ks_bin_emit(ks, &b, key);
 				pm_enc_bin_begin(&b, ks->bin, KS_BATCH_BYTES,
 						 sk->prober_id, sk->prober_name,
 						 (uint16_t)lcore);
-				if (pm_enc_bin_append(&b, r, parts) < 0) {
-					sk->failed++;
-					rc = -EINVAL;
-				}
+				arc = pm_enc_bin_append(&b, r, parts);
+			}
+			if (arc < 0) {
+				sk->failed++;
+				rc = arc;
 			}
 		} else {
 			len = ks_json_line(ks, r, parts);

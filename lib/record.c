@@ -330,6 +330,28 @@ rec_put_raw(struct rec_out *o, const char *p, size_t n)
 	o->buf[o->len] = '\0';
 }
 
+/* Append a literal. */
+static void
+rec_lit(struct rec_out *o, const char *s)
+{
+	rec_put_raw(o, s, strlen(s));
+}
+
+/* Append @key (a literal such as ",\"sent\":") and @v in decimal: a summary
+ * has some forty numbers, printed for every one of them, so no printf. */
+static void
+rec_kv(struct rec_out *o, const char *key, uint64_t v)
+{
+	char tmp[24], *e = tmp + sizeof(tmp), *p = e;
+
+	rec_lit(o, key);
+	do {
+		*--p = (char)('0' + v % 10);
+		v /= 10;
+	} while (v != 0);
+	rec_put_raw(o, p, (size_t)(e - p));
+}
+
 /* Append "[bucket,count]" (preceded by a comma unless @first): the bulk of
  * a wide summary, so without printf. */
 static void
@@ -474,15 +496,18 @@ rec_put_stats(struct rec_out *o, const char *name, const struct rec_hview *h,
 		rec_put(o, "{\"n\":0}");
 		return;
 	}
-	rec_put(o, "{\"n\":%" PRIu64 ",\"min\":%" PRIu64 ",\"mean\":%" PRIu64
-		",\"sum\":%" PRIu64 ",\"p50\":%" PRIu64, n, s->min,
-		rec_mean(s, n), s->sum, rec_hview_quantile(h, s, 0.5));
+	rec_kv(o, "{\"n\":", n);
+	rec_kv(o, ",\"min\":", s->min);
+	rec_kv(o, ",\"mean\":", rec_mean(s, n));
+	rec_kv(o, ",\"sum\":", s->sum);
+	rec_kv(o, ",\"p50\":", rec_hview_quantile(h, s, 0.5));
 	if (p90)
-		rec_put(o, ",\"p90\":%" PRIu64, rec_hview_quantile(h, s, 0.9));
-	rec_put(o, ",\"p99\":%" PRIu64, rec_hview_quantile(h, s, 0.99));
+		rec_kv(o, ",\"p90\":", rec_hview_quantile(h, s, 0.9));
+	rec_kv(o, ",\"p99\":", rec_hview_quantile(h, s, 0.99));
 	if (p999)
-		rec_put(o, ",\"p999\":%" PRIu64, rec_hview_quantile(h, s, 0.999));
-	rec_put(o, ",\"max\":%" PRIu64 "}", s->max);
+		rec_kv(o, ",\"p999\":", rec_hview_quantile(h, s, 0.999));
+	rec_kv(o, ",\"max\":", s->max);
+	rec_lit(o, "}");
 }
 
 /* Delays without a histogram: {"min":..,"mean":..,"max":..} over @n
@@ -496,9 +521,11 @@ rec_put_minmax(struct rec_out *o, const char *name,
 		rec_put(o, "{\"n\":0}");
 		return;
 	}
-	rec_put(o, "{\"min\":%" PRIu64 ",\"mean\":%" PRIu64 ",\"sum\":%"
-		PRIu64 ",\"max\":%" PRIu64 "}", s->min, rec_mean(s, n), s->sum,
-		s->max);
+	rec_kv(o, "{\"min\":", s->min);
+	rec_kv(o, ",\"mean\":", rec_mean(s, n));
+	rec_kv(o, ",\"sum\":", s->sum);
+	rec_kv(o, ",\"max\":", s->max);
+	rec_lit(o, "}");
 }
 
 static void
@@ -548,14 +575,24 @@ pm_record_json(const struct pm_record *recs, unsigned int n,
 		PRIu64 "\",\"prober\":", h->schema, h->prober_id, h->lcore,
 		h->seq);
 	rec_put_str(&o, prober_name != NULL ? prober_name : "");
-	rec_put(&o, ",\"lcore\":%u,\"seq\":%" PRIu64 ",\"engine\":\"%s\","
-		"\"window_start_ns\":%" PRIu64 ",\"window_ms\":%u,"
-		"\"target\":%u,\"flow\":%u,\"src\":\"%s\",\"dst\":\"%s\","
-		"\"sport\":%u,\"dport\":%u,\"dscp\":%u,\"size\":%u,"
-		"\"ssid\":%u,", h->lcore, h->seq, pm_engine_str(h->engine),
-		h->window_start_ns, h->window_ms, h->target, h->flow,
-		pm_cfg_fmt_ipv4(h->src, ip1), pm_cfg_fmt_ipv4(h->dst, ip2),
-		h->sport, h->dport, h->dscp, h->size, h->ssid);
+	rec_kv(&o, ",\"lcore\":", h->lcore);
+	rec_kv(&o, ",\"seq\":", h->seq);
+	rec_lit(&o, ",\"engine\":\"");
+	rec_lit(&o, pm_engine_str(h->engine));
+	rec_kv(&o, "\",\"window_start_ns\":", h->window_start_ns);
+	rec_kv(&o, ",\"window_ms\":", h->window_ms);
+	rec_kv(&o, ",\"target\":", h->target);
+	rec_kv(&o, ",\"flow\":", h->flow);
+	rec_lit(&o, ",\"src\":\"");
+	rec_lit(&o, pm_cfg_fmt_ipv4(h->src, ip1));
+	rec_lit(&o, "\",\"dst\":\"");
+	rec_lit(&o, pm_cfg_fmt_ipv4(h->dst, ip2));
+	rec_kv(&o, "\",\"sport\":", h->sport);
+	rec_kv(&o, ",\"dport\":", h->dport);
+	rec_kv(&o, ",\"dscp\":", h->dscp);
+	rec_kv(&o, ",\"size\":", h->size);
+	rec_kv(&o, ",\"ssid\":", h->ssid);
+	rec_lit(&o, ",");
 	rec_put(&o, "\"ts_tx\":\"%s\",\"ts_rx\":\"%s\",\"ts_refl\":\"%s\","
 		"\"refl_synced\":%s,\"flags\":[", pm_ts_src_str(h->ts_tx),
 		pm_ts_src_str(h->ts_rx), pm_ts_src_str(h->ts_refl),
@@ -565,12 +602,15 @@ pm_record_json(const struct pm_record *recs, unsigned int n,
 			rec_put(&o, "%s\"%s\"", nflags++ ? "," : "",
 				flag_names[i]);
 	done = b->received + b->lost;
-	rec_put(&o, "],\"sent\":%" PRIu64 ",\"received\":%" PRIu64
-		",\"lost\":%" PRIu64 ",\"late\":%" PRIu64 ",\"dup\":%" PRIu64
-		",\"reordered\":%" PRIu64 ",\"unmatched\":%" PRIu64
-		",\"stalled\":%" PRIu64 ",\"loss_ratio\":%.6f", b->sent,
-		b->received, b->lost, b->late, b->dup, b->reordered,
-		b->unmatched, b->stalled,
+	rec_kv(&o, "],\"sent\":", b->sent);
+	rec_kv(&o, ",\"received\":", b->received);
+	rec_kv(&o, ",\"lost\":", b->lost);
+	rec_kv(&o, ",\"late\":", b->late);
+	rec_kv(&o, ",\"dup\":", b->dup);
+	rec_kv(&o, ",\"reordered\":", b->reordered);
+	rec_kv(&o, ",\"unmatched\":", b->unmatched);
+	rec_kv(&o, ",\"stalled\":", b->stalled);
+	rec_put(&o, ",\"loss_ratio\":%.6f",
 		done != 0 ? (double)b->lost / (double)done : 0.0);
 
 	/* Percentiles straight from the summary's sorted buckets, with the

@@ -41,13 +41,21 @@
 #define CAT_MAX_PROPS		64
 #define CAT_JSON_MAX		(4u << 20)
 
-struct cat_stream {		/* one (prober, lcore): sequence bookkeeping */
+struct cat_seq {
+	uint64_t seq;
+	uint32_t dropped_before;
+};
+
+struct cat_stream {		/* one (prober, lcore): every distinct seq */
 	uint32_t prober_id;
 	uint16_t lcore;
-	uint64_t min, max, n;
-	uint64_t drop_sum;	/* dropped_before of every distinct summary */
-	uint64_t drop_min;	/* ... of the one with the lowest seq */
+	struct cat_seq *v;
+	size_t n, cap;
 };
+
+/* A prober restarted takes a new sequence base (Unix seconds << 20): a
+ * jump this large between neighbours is a restart, not a loss. */
+#define CAT_RESTART_JUMP	(1ULL << 20)
 
 struct cat_key {
 	uint64_t a;		/* prober_id << 16 | lcore, or ~0 for events */
@@ -118,8 +126,10 @@ cat_usage(FILE *out)
 "      --dedup            drop records whose id was already printed (Kafka\n"
 "                         delivers at least once)\n"
 "      --stats            end with a line of counts on stderr: messages,\n"
-"                         summaries, events, duplicates, refused, and the\n"
-"                         sequence gaps that ring drops do not explain\n"
+"                         summaries, events, duplicates, refused, the\n"
+"                         sequence gaps that ring drops (dropped_before) do\n"
+"                         not explain -- summaries lost in transport -- and\n"
+"                         prober restarts (a new sequence base)\n"
 "  -X NAME=VALUE          any librdkafka consumer property (repeat)\n"
 "      --spool DIR        read a spool directory instead of Kafka (the\n"
 "                         prober must not be running: it locks the spool)\n"
@@ -131,7 +141,7 @@ cat_usage(FILE *out)
 "  pmesh-cat -b 127.0.0.1:9092 -t pmesh.summaries --exit-at-end --dedup --stats >/dev/null\n"
 "  pmesh-cat --spool /var/spool/pmesh/probe-a1 --stats\n"
 "\n"
-"Exit: 0 done, 1 Kafka or spool error (or --timeout-ms hit first),\n"
+"Exit status: 0 done, 1 Kafka or spool error (or --timeout-ms hit first),\n"
 "2 usage, 3 some messages were refused (unknown version, malformed).\n");
 }
 
@@ -207,9 +217,17 @@ cat_stream(struct cat *c, uint32_t prober_id, uint16_t lcore)
 	memset(&c->st[c->nst], 0, sizeof(c->st[0]));
 	c->st[c->nst].prober_id = prober_id;
 	c->st[c->nst].lcore = lcore;
-	c->st[c->nst].min = UINT64_MAX;
 	last = c->nst;
 	return &c->st[c->nst++];
+}
+
+static int
+cat_seq_cmp(const void *a, const void *b)
+{
+	uint64_t x = ((const struct cat_seq *)a)->seq;
+	uint64_t y = ((const struct cat_seq *)b)->seq;
+
+	return x < y ? -1 : x > y;
 }
 
 /* ---- printing ---- */
@@ -233,16 +251,20 @@ cat_summary(void *arg, const struct pm_record *recs, unsigned int n,
 		if (c->dedup)
 			return 0;
 	} else if ((s = cat_stream(c, h->prober_id, h->lcore)) != NULL) {
-		uint32_t db = recs[0].p0.b.dropped_before;
+		if (s->n == s->cap) {
+			size_t ncap = s->cap ? s->cap * 2 : 256;
+			struct cat_seq *nv = realloc(s->v, ncap * sizeof(*nv));
 
-		if (h->seq < s->min) {
-			s->min = h->seq;
-			s->drop_min = db;
+			if (nv == NULL) {
+				fprintf(stderr, "pmesh-cat: out of memory for --stats\n");
+				exit(1);
+			}
+			s->v = nv;
+			s->cap = ncap;
 		}
-		if (s->n == 0 || h->seq > s->max)
-			s->max = h->seq;
+		s->v[s->n].seq = h->seq;
+		s->v[s->n].dropped_before = recs[0].p0.b.dropped_before;
 		s->n++;
-		s->drop_sum += db;
 	}
 	len = pm_record_json(recs, n, name, c->json, CAT_JSON_MAX);
 	if (len < 0) {
@@ -313,7 +335,7 @@ cat_payload(struct cat *c, const char *kind, int enc, unsigned long schema,
 	c->messages++;
 	if (len == 0)
 		return;		/* tombstone / empty: nothing to print */
-	if (kind != NULL && strcmp(kind, "event") == 0) {
+	if (kind != NULL && (strcmp(kind, "event") == 0 || strcmp(kind, "path") == 0)) {
 		cat_event(c, p, len);
 		return;
 	}
@@ -323,9 +345,9 @@ cat_payload(struct cat *c, const char *kind, int enc, unsigned long schema,
 		return;
 	}
 	if (schema > PM_REC_SCHEMA) {
-		fprintf(stderr, "pmesh-cat: %s: schema %lu is newer than this build "
-			"understands (%d..%d); refused (upgrade pmesh-cat)\n", c->where,
-			schema, PM_REC_SCHEMA_MIN, PM_REC_SCHEMA);
+		fprintf(stderr, "pmesh-cat: %s: schema %lu is not supported by this "
+			"build (understands %d..%d); refused (upgrade pmesh-cat)\n",
+			c->where, schema, PM_REC_SCHEMA_MIN, PM_REC_SCHEMA);
 		c->refused++;
 		return;
 	}
@@ -482,7 +504,7 @@ cat_kafka(struct cat *c)
 		if (c->timeout_ms && cat_now_ms() - t0 > c->timeout_ms) {
 			if (c->count && c->printed < c->count) {
 				fprintf(stderr, "pmesh-cat: %" PRIu64 " of %" PRIu64
-					" records after %" PRIu64 " ms; giving up\n",
+					" records read in %" PRIu64 " ms; giving up\n",
 					c->printed, c->count, c->timeout_ms);
 				rc = 1;
 			}
@@ -591,7 +613,7 @@ main(int argc, char **argv)
 		{ NULL, 0, NULL, 0 },
 	};
 	static struct cat c;
-	uint64_t corrupt = 0, gaps = 0, ringdrop = 0;
+	uint64_t corrupt = 0, gaps = 0, ringdrop = 0, restarts = 0;
 	struct sigaction sa;
 	char *end;
 	size_t i;
@@ -686,21 +708,35 @@ main(int argc, char **argv)
 	rc = c.spool != NULL ? cat_spool(&c, &corrupt) : cat_kafka(&c);
 	fflush(stdout);
 
+	/* Per stream, sorted: a hole between neighbours that the later one's
+	 * dropped_before does not explain is a loss in transport. */
 	for (i = 0; i < c.nst; i++) {
-		const struct cat_stream *s = &c.st[i];
-		uint64_t span = s->max - s->min + 1;
-		uint64_t explained = s->drop_sum - s->drop_min;
+		struct cat_stream *s = &c.st[i];
+		uint64_t hole;
+		size_t k;
 
-		ringdrop += s->drop_sum;
-		if (span > s->n + explained)
-			gaps += span - s->n - explained;
+		qsort(s->v, s->n, sizeof(s->v[0]), cat_seq_cmp);
+		for (k = 0; k < s->n; k++) {
+			ringdrop += s->v[k].dropped_before;
+			if (k == 0)
+				continue;
+			hole = s->v[k].seq - s->v[k - 1].seq - 1;
+
+			if (hole >= CAT_RESTART_JUMP)
+				restarts++;
+			else if (hole > s->v[k].dropped_before)
+				gaps += hole - s->v[k].dropped_before;
+		}
+		free(s->v);
 	}
 	if (c.stats)
 		fprintf(stderr, "pmesh-cat: %" PRIu64 " messages, %" PRIu64 " summaries, %"
 			PRIu64 " events, %" PRIu64 " duplicates %s, %" PRIu64 " refused, "
-			"gaps %" PRIu64 ", ring-dropped %" PRIu64 ", streams %zu%s\n",
+			"gaps %" PRIu64 ", ring-dropped %" PRIu64 ", prober restarts %"
+			PRIu64 ", streams %zu%s\n",
 			c.messages, c.summaries, c.events, c.dups,
-			c.dedup ? "dropped" : "seen", c.refused, gaps, ringdrop, c.nst,
+			c.dedup ? "dropped" : "printed", c.refused, gaps, ringdrop, restarts,
+			c.nst,
 			c.spool ? (corrupt ? ", spool corrupt records skipped" : "") : "");
 	free(c.json);
 	free(c.set);
