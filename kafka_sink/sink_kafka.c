@@ -252,9 +252,11 @@ static int
 ks_produce(struct ksink *ks, int topic, const void *key, size_t klen,
 	   const void *val, size_t vlen, int enc, uint64_t opaque)
 {
-	char schema[8];
+	/* PM_REC_SCHEMA as a string, without printf per message. */
+#define KS_STR_(x) #x
+#define KS_STR(x) KS_STR_(x)
+	static const char schema[] = KS_STR(PM_REC_SCHEMA);
 
-	snprintf(schema, sizeof(schema), "%u", PM_REC_SCHEMA);
 	return rd_kafka_producev(ks->rk,
 		RD_KAFKA_V_TOPIC(ks->topic[topic]),
 		RD_KAFKA_V_KEY(key, klen),

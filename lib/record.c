@@ -379,18 +379,48 @@ rec_put_pair(struct rec_out *o, bool first, uint32_t bucket, uint32_t count)
 static void
 rec_put_str(struct rec_out *o, const char *s)
 {
-	rec_put(o, "\"");
-	for (; *s != '\0'; s++) {
+	const char *run;
+
+	rec_lit(o, "\"");
+	while (*s != '\0') {
 		unsigned char c = (unsigned char)*s;
 
+		/* Plain characters go out as one run. */
+		for (run = s; *s != '\0' && (unsigned char)*s >= 0x20 &&
+		     *s != '"' && *s != '\\'; s++)
+			;
+		if (s > run) {
+			rec_put_raw(o, run, (size_t)(s - run));
+			continue;
+		}
 		if (c == '"' || c == '\\')
 			rec_put(o, "\\%c", c);
-		else if (c < 0x20)
-			rec_put(o, "\\u%04x", c);
 		else
-			rec_put(o, "%c", c);
+			rec_put(o, "\\u%04x", c);
+		s++;
 	}
-	rec_put(o, "\"");
+	rec_lit(o, "\"");
+}
+
+/* "a.b.c.d" of a host-order IPv4 address, without printf. */
+static void
+rec_put_ipv4(struct rec_out *o, uint32_t ip)
+{
+	char tmp[16], *p = tmp;
+	int k;
+
+	for (k = 3; k >= 0; k--) {
+		unsigned int b = (ip >> (8 * k)) & 0xff;
+
+		if (b >= 100)
+			*p++ = (char)('0' + b / 100);
+		if (b >= 10)
+			*p++ = (char)('0' + b / 10 % 10);
+		*p++ = (char)('0' + b % 10);
+		if (k > 0)
+			*p++ = '.';
+	}
+	rec_put_raw(o, tmp, (size_t)(p - tmp));
 }
 
 static uint64_t
@@ -557,7 +587,6 @@ pm_record_json(const struct pm_record *recs, unsigned int n,
 	const struct pm_rec_body *b = &recs[0].p0.b;
 	struct rec_out o = { .buf = buf, .cap = cap };
 	struct rec_hview hv;
-	char ip1[16], ip2[16];
 	/* Indexed by bit: PM_REC_F_OWD, _NO_REFL_TS, _FINAL. */
 	static const char *const flag_names[] = { "owd", "no_refl_ts", "final" };
 	unsigned int nflags = 0;
@@ -571,9 +600,21 @@ pm_record_json(const struct pm_record *recs, unsigned int n,
 	if (rc < 0)
 		return rc;
 
-	rec_put(&o, "{\"schema\":%u,\"kind\":\"summary\",\"id\":\"%08x-%u-%"
-		PRIu64 "\",\"prober\":", h->schema, h->prober_id, h->lcore,
-		h->seq);
+	{
+		static const char hex[] = "0123456789abcdef";
+		char id[9];
+		int k;
+
+		for (k = 0; k < 8; k++)
+			id[k] = hex[(h->prober_id >> (28 - 4 * k)) & 0xf];
+		id[8] = '\0';
+		rec_kv(&o, "{\"schema\":", h->schema);
+		rec_lit(&o, ",\"kind\":\"summary\",\"id\":\"");
+		rec_lit(&o, id);
+		rec_kv(&o, "-", h->lcore);
+		rec_kv(&o, "-", h->seq);
+		rec_lit(&o, "\",\"prober\":");
+	}
 	rec_put_str(&o, prober_name != NULL ? prober_name : "");
 	rec_kv(&o, ",\"lcore\":", h->lcore);
 	rec_kv(&o, ",\"seq\":", h->seq);
@@ -584,23 +625,29 @@ pm_record_json(const struct pm_record *recs, unsigned int n,
 	rec_kv(&o, ",\"target\":", h->target);
 	rec_kv(&o, ",\"flow\":", h->flow);
 	rec_lit(&o, ",\"src\":\"");
-	rec_lit(&o, pm_cfg_fmt_ipv4(h->src, ip1));
+	rec_put_ipv4(&o, h->src);
 	rec_lit(&o, "\",\"dst\":\"");
-	rec_lit(&o, pm_cfg_fmt_ipv4(h->dst, ip2));
+	rec_put_ipv4(&o, h->dst);
 	rec_kv(&o, "\",\"sport\":", h->sport);
 	rec_kv(&o, ",\"dport\":", h->dport);
 	rec_kv(&o, ",\"dscp\":", h->dscp);
 	rec_kv(&o, ",\"size\":", h->size);
 	rec_kv(&o, ",\"ssid\":", h->ssid);
 	rec_lit(&o, ",");
-	rec_put(&o, "\"ts_tx\":\"%s\",\"ts_rx\":\"%s\",\"ts_refl\":\"%s\","
-		"\"refl_synced\":%s,\"flags\":[", pm_ts_src_str(h->ts_tx),
-		pm_ts_src_str(h->ts_rx), pm_ts_src_str(h->ts_refl),
-		h->refl_synced ? "true" : "false");
+	rec_lit(&o, "\"ts_tx\":\"");
+	rec_lit(&o, pm_ts_src_str(h->ts_tx));
+	rec_lit(&o, "\",\"ts_rx\":\"");
+	rec_lit(&o, pm_ts_src_str(h->ts_rx));
+	rec_lit(&o, "\",\"ts_refl\":\"");
+	rec_lit(&o, pm_ts_src_str(h->ts_refl));
+	rec_lit(&o, h->refl_synced ? "\",\"refl_synced\":true,\"flags\":[" :
+		"\",\"refl_synced\":false,\"flags\":[");
 	for (i = 0; i < sizeof(flag_names) / sizeof(flag_names[0]); i++)
-		if (h->flags & (1u << i))
-			rec_put(&o, "%s\"%s\"", nflags++ ? "," : "",
-				flag_names[i]);
+		if (h->flags & (1u << i)) {
+			rec_lit(&o, nflags++ ? ",\"" : "\"");
+			rec_lit(&o, flag_names[i]);
+			rec_lit(&o, "\"");
+		}
 	done = b->received + b->lost;
 	rec_kv(&o, "],\"sent\":", b->sent);
 	rec_kv(&o, ",\"received\":", b->received);
@@ -610,8 +657,13 @@ pm_record_json(const struct pm_record *recs, unsigned int n,
 	rec_kv(&o, ",\"reordered\":", b->reordered);
 	rec_kv(&o, ",\"unmatched\":", b->unmatched);
 	rec_kv(&o, ",\"stalled\":", b->stalled);
-	rec_put(&o, ",\"loss_ratio\":%.6f",
-		done != 0 ? (double)b->lost / (double)done : 0.0);
+	/* Most windows lose nothing: no printf for the common cases. */
+	if (b->lost == 0)
+		rec_lit(&o, ",\"loss_ratio\":0.000000");
+	else if (b->lost == done)
+		rec_lit(&o, ",\"loss_ratio\":1.000000");
+	else
+		rec_put(&o, ",\"loss_ratio\":%.6f", (double)b->lost / (double)done);
 
 	/* Percentiles straight from the summary's sorted buckets, with the
 	 * exact extremes. */
