@@ -187,7 +187,7 @@ ks_conf(const struct pm_prober_cfg *c, const char *src, rd_kafka_conf_t **out,
 		{ "bootstrap.servers", k->bootstrap },
 		{ "client.id", client },
 		{ "enable.idempotence", "true" },
-		{ "linger.ms", "5" },
+		{ "linger.ms", "20" },	/* bench-kafka.sh sweep: docs/benchmarks.md */
 		{ "batch.num.messages", "10000" },
 		{ "queue.buffering.max.kbytes", "262144" },
 		/* librdkafka logs through rd_kafka_poll, on our thread. */

@@ -48,6 +48,8 @@ struct kf_args {
 	unsigned int big_every;	/* one summary in N is multi-part */
 	uint32_t queue_ms;
 	uint32_t flush_ms;
+	const char *props[16];	/* librdkafka NAME=VALUE, both modes */
+	int nprops;
 };
 
 static uint64_t kf_rng = 0x9e3779b97f4a7c15ULL;
@@ -144,7 +146,7 @@ kf_usage(FILE *out)
 "Usage: kfeed -b BOOTSTRAP [--mode sink|raw] [--encoding binary|json]\n"
 "             [--count N] [--lcores L] [--rate SUMMARIES_PER_S] [--expect FILE]\n"
 "             [--spool-dir DIR | --no-spool] [--queue-ms MS] [--flush-ms MS]\n"
-"             [--big-every N] [--id NAME]\n"
+"             [--big-every N] [--id NAME] [--prop NAME=VALUE]...\n"
 "Builds N synthetic summaries over L lcores and sends them through the\n"
 "Kafka sink (mode sink) or a plain librdkafka producer (mode raw, the\n"
 "benchmark's peer); prints one line of figures.\n");
@@ -340,7 +342,7 @@ kf_raw(const struct kf_args *a, const struct pm_prober_cfg *cfg)
 	snprintf(num, sizeof(num), "%u", cfg->kafka.queue_max);
 	if (rd_kafka_conf_set(conf, "bootstrap.servers", a->bootstrap, err, sizeof(err)) ||
 	    rd_kafka_conf_set(conf, "enable.idempotence", "true", err, sizeof(err)) ||
-	    rd_kafka_conf_set(conf, "linger.ms", "5", err, sizeof(err)) ||
+	    rd_kafka_conf_set(conf, "linger.ms", "20", err, sizeof(err)) ||
 	    rd_kafka_conf_set(conf, "batch.num.messages", "10000", err, sizeof(err)) ||
 	    rd_kafka_conf_set(conf, "queue.buffering.max.kbytes", "262144", err,
 			      sizeof(err)) ||
@@ -348,6 +350,16 @@ kf_raw(const struct kf_args *a, const struct pm_prober_cfg *cfg)
 			      sizeof(err))) {
 		fprintf(stderr, "kfeed: %s\n", err);
 		return 1;
+	}
+	for (int i = 0; i < a->nprops; i++) {
+		char name[128];
+		const char *eq = strchr(a->props[i], '=');
+
+		snprintf(name, sizeof(name), "%.*s", (int)(eq - a->props[i]), a->props[i]);
+		if (rd_kafka_conf_set(conf, name, eq + 1, err, sizeof(err))) {
+			fprintf(stderr, "kfeed: %s\n", err);
+			return 1;
+		}
 	}
 	rd_kafka_conf_set_dr_msg_cb(conf, kf_raw_dr);
 	rk = rd_kafka_new(RD_KAFKA_PRODUCER, conf, err, sizeof(err));
@@ -404,6 +416,7 @@ main(int argc, char **argv)
 		{ "flush-ms", required_argument, NULL, 'f' },
 		{ "big-every", required_argument, NULL, 'B' },
 		{ "id", required_argument, NULL, 'i' },
+		{ "prop", required_argument, NULL, 'P' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
@@ -429,6 +442,13 @@ main(int argc, char **argv)
 		case 'f': a.flush_ms = (uint32_t)strtoul(optarg, NULL, 10); break;
 		case 'B': a.big_every = (unsigned int)strtoul(optarg, NULL, 10); break;
 		case 'i': a.id = optarg; break;
+		case 'P':
+			if (a.nprops == 16 || strchr(optarg, '=') == NULL) {
+				kf_usage(stderr);
+				return 2;
+			}
+			a.props[a.nprops++] = optarg;
+			break;
 		case 'h': kf_usage(stdout); return 0;
 		default: kf_usage(stderr); return 2;
 		}
@@ -451,6 +471,14 @@ main(int argc, char **argv)
 	else
 		snprintf(cfg.kafka.spool_dir, sizeof(cfg.kafka.spool_dir), "/tmp/kfeed-spool-%d",
 			 (int)getpid());
+	for (int i = 0; i < a.nprops; i++) {
+		char why[256];
+
+		if (pm_kafka_cfg_add_prop(&cfg.kafka, a.props[i], 0, why, sizeof(why)) < 0) {
+			fprintf(stderr, "kfeed: --prop %s: %s\n", a.props[i], why);
+			return 2;
+		}
+	}
 	if (strcmp(a.mode, "raw") == 0)
 		return kf_raw(&a, &cfg);
 	return kf_sink(&a, &cfg);
