@@ -135,6 +135,8 @@ pm_export_stop_event(struct pm_prober *p)
 		lost += p->tot[i].lost;
 	}
 	pm_event_begin(&ev, buf, sizeof(buf), &p->sink, "stop");
+	pm_event_add(&ev, ",\"config_digest\":\"fnv1a64:%016" PRIx64 "\"",
+		     p->config_digest);
 	pm_event_add(&ev, ",\"sent\":%" PRIu64 ",\"received\":%" PRIu64 ",\"lost\":%"
 		     PRIu64 ",\"summaries\":%" PRIu64 ",\"summaries_ring_dropped\":%"
 		     PRIu64 ",\"summaries_failed\":%" PRIu64 ",\"summaries_spooled\":%"

@@ -449,8 +449,9 @@ pm_event_started(struct pm_prober *p, const struct pm_args *a)
 		flows += p->cfg.targets[t].flows;
 	pm_event_begin(&ev, buf, sizeof(buf), &p->sink, "start");
 	pm_event_add_str(&ev, "version", PM_VERSION);
+	p->config_digest = pm_config_digest(a->config, a->argc, a->argv);
 	pm_event_add(&ev, ",\"config_digest\":\"fnv1a64:%016" PRIx64 "\"",
-		     pm_config_digest(a->config, a->argc, a->argv));
+		     p->config_digest);
 	if (a->config != NULL)
 		pm_event_add_str(&ev, "config", a->config);
 	pm_event_add(&ev, ",\"targets\":%u,\"flows\":%" PRIu64 ",\"lcores\":%u,"

@@ -191,6 +191,7 @@ struct pm_prober {
 	struct pm_target_tot *tot;
 	struct pm_hist_ent *tot_ent;
 	uint64_t export_failed;
+	uint64_t config_digest;		/* in the start and stop events */
 	/* events (export thread) */
 	uint64_t ev_sec;
 	uint32_t ev_in_sec;
