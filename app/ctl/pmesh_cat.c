@@ -335,7 +335,8 @@ cat_payload(struct cat *c, const char *kind, int enc, unsigned long schema,
 	c->messages++;
 	if (len == 0)
 		return;		/* tombstone / empty: nothing to print */
-	if (kind != NULL && (strcmp(kind, "event") == 0 || strcmp(kind, "path") == 0)) {
+	/* Anything but summaries (events, paths, tables) is one JSON object. */
+	if (kind != NULL && strcmp(kind, "summary") != 0) {
 		cat_event(c, p, len);
 		return;
 	}

@@ -53,6 +53,14 @@ struct kf_args {
 };
 
 static uint64_t kf_rng = 0x9e3779b97f4a7c15ULL;
+/*
+ * Fabric mode (--fabric R): summary i is the flow from rack i % R to rack
+ * (i / R) % R over "spine" (i / R^2) % 4 (source port 49152 + spine), hosts
+ * .10 and .20 of each rack's /24 from 10.64.0.0 -- the pattern racks of
+ * config/topology.cfg-like files -- one summary per flow per second, 100
+ * probes each; flows over spine --drop-spine lose --drop-pct of them.
+ */
+static unsigned int kf_fabric, kf_drop_spine = UINT32_MAX, kf_drop_pct;
 static uint64_t kf_seq[1024];		/* next seq per lcore */
 
 static uint64_t
@@ -136,6 +144,36 @@ kf_build(struct pm_record *recs, uint32_t prober_id, unsigned int lc,
 	b.refl.max = 5000;
 	b.refl.sum = pm_hist_count(&refl) * 4000;
 	b.fwd.min = b.bwd.min = UINT64_MAX;
+	if (kf_fabric) {
+		unsigned int r = kf_fabric, sr = i % r, dr = (i / r) % r;
+		unsigned int sp = (unsigned int)((i / ((uint64_t)r * r)) % 4);
+
+		h.src = 0x0a400000u + sr * 256 + 10;
+		h.dst = 0x0a400000u + dr * 256 + 20;
+		h.sport = (uint16_t)(49152 + sp);
+		h.flow = sp;
+		h.target = dr;
+		h.window_start_ns = 1700000000000000000ULL +
+				    (i / ((uint64_t)r * r * 4)) * 1000000000ULL;
+		pm_hist_init_sparse(&rtt, rent, PM_HIST_NBUCKETS);
+		pm_hist_init_sparse(&refl, fent, PM_HIST_NBUCKETS);
+		b.sent = 100;
+		b.lost = sp == kf_drop_spine ? kf_drop_pct : 0;
+		b.received = b.sent - b.lost;
+		b.late = 0;
+		v = 20000 + 1000 * sp;
+		if (b.received) {
+			pm_hist_add_bucket(&rtt, pm_hist_bucket(v), b.received);
+			pm_hist_add_bucket(&refl, pm_hist_bucket(3000), b.received);
+		}
+		b.rtt.min = b.rtt.max = v;
+		b.rtt.sum = v * b.received;
+		b.raw = b.rtt;
+		b.refl.min = b.refl.max = 3000;
+		b.refl.sum = 3000 * b.received;
+		if (b.received == 0)
+			b.rtt.min = b.raw.min = b.refl.min = UINT64_MAX;
+	}
 	return pm_record_build(recs, KF_MAX_PARTS, &h, &b, &rtt, &refl);
 }
 
@@ -147,6 +185,7 @@ kf_usage(FILE *out)
 "             [--count N] [--lcores L] [--rate SUMMARIES_PER_S] [--expect FILE]\n"
 "             [--spool-dir DIR | --no-spool] [--queue-ms MS] [--flush-ms MS]\n"
 "             [--big-every N] [--id NAME] [--prop NAME=VALUE]...\n"
+"             [--fabric RACKS [--drop-spine S --drop-pct P]]\n"
 "Builds N synthetic summaries over L lcores and sends them through the\n"
 "Kafka sink (mode sink) or a plain librdkafka producer (mode raw, the\n"
 "benchmark's peer); prints one line of figures.\n");
@@ -417,6 +456,9 @@ main(int argc, char **argv)
 		{ "big-every", required_argument, NULL, 'B' },
 		{ "id", required_argument, NULL, 'i' },
 		{ "prop", required_argument, NULL, 'P' },
+		{ "fabric", required_argument, NULL, 'F' },
+		{ "drop-spine", required_argument, NULL, 'D' },
+		{ "drop-pct", required_argument, NULL, 'Q' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
@@ -442,6 +484,9 @@ main(int argc, char **argv)
 		case 'f': a.flush_ms = (uint32_t)strtoul(optarg, NULL, 10); break;
 		case 'B': a.big_every = (unsigned int)strtoul(optarg, NULL, 10); break;
 		case 'i': a.id = optarg; break;
+		case 'F': kf_fabric = (unsigned int)strtoul(optarg, NULL, 10); break;
+		case 'D': kf_drop_spine = (unsigned int)strtoul(optarg, NULL, 10); break;
+		case 'Q': kf_drop_pct = (unsigned int)strtoul(optarg, NULL, 10) % 101; break;
 		case 'P':
 			if (a.nprops == 16 || strchr(optarg, '=') == NULL) {
 				kf_usage(stderr);
