@@ -369,41 +369,59 @@ cfg_errs_lineno(const char *l, size_t n)
 	return 0;
 }
 
-/* Sort the diagnostics from byte @from on by line, stably: a file's
- * problems then read top to bottom whatever pass found them. */
-static void
-cfg_errs_sort(struct pm_cfg_errs *e, size_t from)
+struct cfg_diag {
+	size_t off;
+	size_t len;
+	long line;
+	size_t seq;
+};
+
+static int
+cfg_diag_cmp(const void *a, const void *b)
 {
-	struct {
-		size_t off, len;
-		long line;
-	} v[256], t;
-	char tmp[sizeof(e->buf)];
-	size_t off = from, n = 0, i, j, k = 0;
+	const struct cfg_diag *x = a, *y = b;
 
-	while (off < e->len) {
+	if (x->line != y->line)
+		return x->line < y->line ? -1 : 1;
+	return x->seq < y->seq ? -1 : x->seq > y->seq;
+}
+
+/* Sort the diagnostics from byte @from on by line, stably: a file's
+ * problems then read top to bottom whatever pass found them; lineless
+ * ones ("file: ...") first. */
+void
+pm_cfg_errs_sort(struct pm_cfg_errs *e, size_t from)
+{
+	struct cfg_diag *v;
+	size_t off = from, n = 0, k = 0, i;
+	char *tmp;
+
+	for (i = from; i < e->len; i++)
+		n += e->buf[i] == '\n';
+	if (n < 2)
+		return;
+	v = malloc(n * sizeof(*v));
+	tmp = malloc(e->len - from);
+	if (v == NULL || tmp == NULL)
+		goto out;
+	for (i = 0; i < n; i++) {
 		const char *nl = memchr(e->buf + off, '\n', e->len - off);
-		size_t l = (size_t)(nl - (e->buf + off)) + 1;
 
-		if (n == sizeof(v) / sizeof(v[0]))
-			return;
-		v[n].off = off;
-		v[n].len = l;
-		v[n].line = cfg_errs_lineno(e->buf + off, l);
-		n++;
-		off += l;
+		v[i].off = off;
+		v[i].len = (size_t)(nl - (e->buf + off)) + 1;
+		v[i].line = cfg_errs_lineno(e->buf + off, v[i].len);
+		v[i].seq = i;
+		off += v[i].len;
 	}
-	for (i = 1; i < n; i++) {
-		t = v[i];
-		for (j = i; j > 0 && v[j - 1].line > t.line; j--)
-			v[j] = v[j - 1];
-		v[j] = t;
-	}
+	qsort(v, n, sizeof(*v), cfg_diag_cmp);
 	for (i = 0; i < n; i++) {
 		memcpy(tmp + k, e->buf + v[i].off, v[i].len);
 		k += v[i].len;
 	}
 	memcpy(e->buf + from, tmp, k);
+out:
+	free(tmp);
+	free(v);
 }
 
 /* ---------------------------------------------------------------------- */
@@ -758,8 +776,8 @@ cfg_find_key(const struct cfg_key *keys, size_t n, const char *name)
 }
 
 /* Levenshtein distance, for "did you mean" (names are short). */
-static unsigned int
-cfg_edit_distance(const char *a, const char *b)
+unsigned int
+pm_cfg_edit_distance(const char *a, const char *b)
 {
 	unsigned int row[PM_CFG_NAME_MAX + 1];
 	size_t la = strlen(a), lb = strlen(b), i, j;
@@ -803,7 +821,7 @@ cfg_suggest(const char *s, const char *const *names, size_t n)
 	if (lim > 3)
 		lim = 3;
 	for (i = 0; i < n; i++) {
-		unsigned int d = cfg_edit_distance(s, names[i]);
+		unsigned int d = pm_cfg_edit_distance(s, names[i]);
 
 		if (d < best) {
 			best = d;
@@ -1234,8 +1252,8 @@ cfg_check_top(config_t *cf, const char *const *allowed, size_t n,
 	}
 }
 
-static int
-cfg_open(config_t *cf, const char *path, struct pm_cfg_errs *e)
+int
+pm_cfg_open(config_t *cf, const char *path, struct pm_cfg_errs *e)
 {
 	FILE *f;
 	int rc;
@@ -1663,7 +1681,7 @@ pm_prober_cfg_load(const char *path, struct pm_prober_cfg *c,
 	int rc;
 
 	pm_prober_cfg_defaults(c);
-	rc = cfg_open(&cf, path, e);
+	rc = pm_cfg_open(&cf, path, e);
 	if (rc < 0)
 		return rc;
 	memset(&x, 0, sizeof(x));
@@ -1701,7 +1719,7 @@ pm_prober_cfg_load(const char *path, struct pm_prober_cfg *c,
 	}
 	cfg_prober_check(c, &x, e);
 	config_destroy(&cf);
-	cfg_errs_sort(e, len0);
+	pm_cfg_errs_sort(e, len0);
 	if (e->n > n0) {
 		pm_prober_cfg_free(c);
 		return -EINVAL;
@@ -1786,7 +1804,7 @@ pm_reflector_cfg_load(const char *path, struct pm_reflector_cfg *c,
 	int rc;
 
 	pm_reflector_cfg_defaults(c);
-	rc = cfg_open(&cf, path, e);
+	rc = pm_cfg_open(&cf, path, e);
 	if (rc < 0)
 		return rc;
 	memset(&x, 0, sizeof(x));
@@ -1811,6 +1829,6 @@ pm_reflector_cfg_load(const char *path, struct pm_reflector_cfg *c,
 	}
 	cfg_reflector_check(c, &x, e);
 	config_destroy(&cf);
-	cfg_errs_sort(e, len0);
+	pm_cfg_errs_sort(e, len0);
 	return e->n > n0 ? -EINVAL : 0;
 }

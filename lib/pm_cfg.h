@@ -169,6 +169,18 @@ int pm_reflector_cfg_load(const char *path, struct pm_reflector_cfg *c,
 int pm_reflector_cfg_check(const struct pm_reflector_cfg *c, const char *src,
 			   struct pm_cfg_errs *e);
 
+/* Shared with the other libconfig readers (topology). */
+struct config_t;
+/**
+ * Open and parse @path into @cf (config_init'ed here; config_destroy it).
+ * Returns 0, or -errno / -EINVAL with the reason in @e ("file:line: ...").
+ */
+int pm_cfg_open(struct config_t *cf, const char *path, struct pm_cfg_errs *e);
+/** Order the diagnostics added since byte @from by line, stably. */
+void pm_cfg_errs_sort(struct pm_cfg_errs *e, size_t from);
+/** Levenshtein distance of short names (UINT32_MAX past PM_CFG_NAME_MAX). */
+unsigned int pm_cfg_edit_distance(const char *a, const char *b);
+
 /* Small parsers shared by config files and flags: 0 or -EINVAL. */
 int pm_cfg_parse_ipv4(const char *s, uint32_t *ip);
 /** "IP" or "IP:PORT"; *port untouched when absent. */

@@ -256,36 +256,6 @@ topo_oom(struct topo_build *b)
 	b->oom = true;
 }
 
-/* Levenshtein distance for the hints; UINT32_MAX past the name limit. */
-static unsigned int
-topo_edit_distance(const char *a, const char *b)
-{
-	unsigned int row[PM_CFG_NAME_MAX + 1];
-	size_t la = strlen(a), lb = strlen(b), i, j;
-
-	if (la > PM_CFG_NAME_MAX || lb > PM_CFG_NAME_MAX)
-		return UINT32_MAX;
-	for (j = 0; j <= lb; j++)
-		row[j] = (unsigned int)j;
-	for (i = 1; i <= la; i++) {
-		unsigned int diag = row[0];
-
-		row[0] = (unsigned int)i;
-		for (j = 1; j <= lb; j++) {
-			unsigned int up = row[j];
-			unsigned int v = diag + (a[i - 1] != b[j - 1]);
-
-			if (up + 1 < v)
-				v = up + 1;
-			if (row[j - 1] + 1 < v)
-				v = row[j - 1] + 1;
-			row[j] = v;
-			diag = up;
-		}
-	}
-	return row[lb];
-}
-
 /* Is @cand a plausible typo of @s (a third of its length, 1..3 edits),
  * and closer than *best?  Same rule as the prober config's hints. */
 static bool
@@ -302,7 +272,7 @@ topo_closer(const char *s, const char *cand, unsigned int *best)
 	 * candidates are dismissed without the quadratic part. */
 	if ((ls > lc ? ls - lc : lc - ls) > lim)
 		return false;
-	d = topo_edit_distance(s, cand);
+	d = pm_cfg_edit_distance(s, cand);
 	if (d > lim || d >= *best)
 		return false;
 	*best = d;
@@ -326,80 +296,6 @@ topo_err_unknown_key(struct topo_build *b, const config_setting_t *s,
 	else
 		pm_cfg_err(b->e, topo_file(s, b->path), topo_line(s),
 			   "unknown key '%s'", name);
-}
-
-/* Line number of diagnostic @l ("file:LINE: ..."), 0 when it has none. */
-static long
-topo_diag_line(const char *l, size_t n)
-{
-	const char *end = l + n, *p = memchr(l, ':', n);
-
-	while (p != NULL && p + 1 < end) {
-		const char *q = p + 1;
-		long v = 0;
-
-		while (q < end && isdigit((unsigned char)*q))
-			v = v * 10 + (*q++ - '0');
-		if (q > p + 1 && q < end && *q == ':')
-			return v;
-		p = memchr(p + 1, ':', (size_t)(end - p - 1));
-	}
-	return 0;
-}
-
-struct topo_diag {
-	size_t off;
-	size_t len;
-	long line;
-	size_t seq;
-};
-
-static int
-topo_diag_cmp(const void *a, const void *b)
-{
-	const struct topo_diag *x = a, *y = b;
-
-	if (x->line != y->line)
-		return x->line < y->line ? -1 : 1;
-	return x->seq < y->seq ? -1 : x->seq > y->seq;
-}
-
-/* Order the diagnostics from byte @from on by line (stable), so a file's
- * problems read top to bottom whichever pass found them; lineless ones
- * ("file: ...") come first, as in the prober's. */
-static void
-topo_errs_sort(struct pm_cfg_errs *e, size_t from)
-{
-	struct topo_diag *v;
-	size_t off = from, n = 0, k = 0, i;
-	char *tmp;
-
-	for (i = from; i < e->len; i++)
-		n += e->buf[i] == '\n';
-	if (n < 2)
-		return;
-	v = malloc(n * sizeof(*v));
-	tmp = malloc(e->len - from);
-	if (v == NULL || tmp == NULL)
-		goto out;
-	for (i = 0; i < n; i++) {
-		const char *nl = memchr(e->buf + off, '\n', e->len - off);
-
-		v[i].off = off;
-		v[i].len = (size_t)(nl - (e->buf + off)) + 1;
-		v[i].line = topo_diag_line(e->buf + off, v[i].len);
-		v[i].seq = i;
-		off += v[i].len;
-	}
-	qsort(v, n, sizeof(*v), topo_diag_cmp);
-	for (i = 0; i < n; i++) {
-		memcpy(tmp + k, e->buf + v[i].off, v[i].len);
-		k += v[i].len;
-	}
-	memcpy(e->buf + from, tmp, k);
-out:
-	free(tmp);
-	free(v);
 }
 
 /* ---------------------------------------------------------------------- */
@@ -1456,38 +1352,6 @@ topo_read(struct topo_build *b, const config_setting_t *g)
 			   b->nmass - TOPO_MASS_SHOWN);
 }
 
-/* Open and parse @path; -errno or -EINVAL reported. */
-static int
-topo_open(config_t *cf, const char *path, struct pm_cfg_errs *e)
-{
-	FILE *f;
-	int rc;
-
-	/* libconfig says only "file I/O error": look first, to say why. */
-	f = fopen(path, "r");
-	if (f == NULL) {
-		rc = -errno;
-		pm_cfg_err(e, path, 0, "cannot read: %s", strerror(errno));
-		return rc;
-	}
-	fclose(f);
-	config_init(cf);
-	if (config_read_file(cf, path) != CONFIG_TRUE) {
-		const char *ef = config_error_file(cf);
-
-		if (config_error_type(cf) == CONFIG_ERR_FILE_IO)
-			pm_cfg_err(e, path, 0, "cannot read: %s",
-				   config_error_text(cf));
-		else
-			pm_cfg_err(e, ef != NULL ? ef : path,
-				   config_error_line(cf), "%s",
-				   config_error_text(cf));
-		config_destroy(cf);
-		return -EINVAL;
-	}
-	return 0;
-}
-
 int
 pm_topo_load(const char *path, struct pm_topo **tp, struct pm_cfg_errs *e)
 {
@@ -1500,7 +1364,7 @@ pm_topo_load(const char *path, struct pm_topo **tp, struct pm_cfg_errs *e)
 	int rc, i, len;
 
 	*tp = NULL;
-	rc = topo_open(&cf, path, e);
+	rc = pm_cfg_open(&cf, path, e);
 	if (rc < 0)
 		return rc;
 	b.t = calloc(1, sizeof(*b.t));
@@ -1527,7 +1391,7 @@ pm_topo_load(const char *path, struct pm_topo **tp, struct pm_cfg_errs *e)
 	else
 		topo_read(&b, g);
 	config_destroy(&cf);
-	topo_errs_sort(e, len0);
+	pm_cfg_errs_sort(e, len0);
 	if (e->n > n0) {
 		pm_topo_free(b.t);
 		return b.oom ? -ENOMEM : -EINVAL;
