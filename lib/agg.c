@@ -1195,8 +1195,9 @@ agg_put_str(struct agg_out *o, const char *s)
 }
 
 /* Element names; numbers when the topology has none (never NULL). */
-static const char *
-agg_name(const struct pm_topo *t, int kind, uint32_t idx, char *tmp, size_t cap)
+const char *
+pm_agg_name(const struct pm_topo *t, int kind, uint32_t idx, char *tmp,
+	    size_t cap)
 {
 	const char *s = NULL;
 
@@ -1240,13 +1241,13 @@ agg_put_row(struct agg_out *o, const struct pm_topo *t, int table,
 	agg_put(o, "{");
 	if (table == PM_AGG_RACK_PAIR || table == PM_AGG_POD_PAIR) {
 		agg_put(o, "\"src\":");
-		agg_put_str(o, agg_name(t, table, r->a, t1, sizeof(t1)));
+		agg_put_str(o, pm_agg_name(t, table, r->a, t1, sizeof(t1)));
 		agg_put(o, ",\"dst\":");
-		agg_put_str(o, agg_name(t, table, r->b, t2, sizeof(t2)));
+		agg_put_str(o, pm_agg_name(t, table, r->b, t2, sizeof(t2)));
 		agg_put(o, ",");
 	} else if (table == PM_AGG_SPINE || table == PM_AGG_TOR) {
 		agg_put(o, "\"name\":");
-		agg_put_str(o, agg_name(t, table, r->a, t1, sizeof(t1)));
+		agg_put_str(o, pm_agg_name(t, table, r->a, t1, sizeof(t1)));
 		agg_put(o, ",");
 	}
 	agg_put(o, "\"sent\":%" PRIu64 ",\"received\":%" PRIu64
@@ -1287,13 +1288,13 @@ agg_put_row(struct agg_out *o, const struct pm_topo *t, int table,
 }
 
 /* The alert's sentence, for a person reading the feed. */
-static void
-agg_alert_text(char *buf, size_t cap, const struct pm_topo *t,
+void
+pm_agg_alert_text(char *buf, size_t cap, const struct pm_topo *t,
 	       const struct pm_agg_alert *x)
 {
 	char t1[32], t2[32], t3[32];
-	const char *e1 = agg_name(t, x->table, x->a, t1, sizeof(t1));
-	const char *e2 = agg_name(t, x->table, x->b, t2, sizeof(t2));
+	const char *e1 = pm_agg_name(t, x->table, x->a, t1, sizeof(t1));
+	const char *e2 = pm_agg_name(t, x->table, x->b, t2, sizeof(t2));
 
 	if (strcmp(x->kind, "spine") == 0) {
 		snprintf(buf, cap, "%s drops %.2f%% of probes across %" PRIu64
@@ -1313,7 +1314,7 @@ agg_alert_text(char *buf, size_t cap, const struct pm_topo *t,
 			 x->value * 100.0,
 			 x->spine != PM_TOPO_NONE ? " via " : "",
 			 x->spine != PM_TOPO_NONE ?
-			 agg_name(t, PM_AGG_SPINE, x->spine, t3, sizeof(t3)) :
+			 pm_agg_name(t, PM_AGG_SPINE, x->spine, t3, sizeof(t3)) :
 			 "", x->baseline * 100.0);
 	} else {
 		snprintf(buf, cap, "%s -> %s: p99 RTT %.1f us over the SLA "
@@ -1335,15 +1336,15 @@ agg_put_alert(struct agg_out *o, const struct pm_topo *t,
 	agg_put(o, ",\"element\":");
 	if (x->table == PM_AGG_RACK_PAIR || x->table == PM_AGG_POD_PAIR) {
 		snprintf(text, sizeof(text), "%s->%s",
-			 agg_name(t, x->table, x->a, t1, sizeof(t1)),
-			 agg_name(t, x->table, x->b, t2, sizeof(t2)));
+			 pm_agg_name(t, x->table, x->a, t1, sizeof(t1)),
+			 pm_agg_name(t, x->table, x->b, t2, sizeof(t2)));
 		agg_put_str(o, text);
 	} else {
-		agg_put_str(o, agg_name(t, x->table, x->a, t1, sizeof(t1)));
+		agg_put_str(o, pm_agg_name(t, x->table, x->a, t1, sizeof(t1)));
 	}
 	if (x->spine != PM_TOPO_NONE) {
 		agg_put(o, ",\"spine\":");
-		agg_put_str(o, agg_name(t, PM_AGG_SPINE, x->spine, t1,
+		agg_put_str(o, pm_agg_name(t, PM_AGG_SPINE, x->spine, t1,
 					sizeof(t1)));
 	}
 	if (p99)
@@ -1355,7 +1356,7 @@ agg_put_alert(struct agg_out *o, const struct pm_topo *t,
 	agg_put(o, ",\"flows\":%" PRIu64 ",\"pairs\":%" PRIu64
 		",\"spines\":%u,\"score\":%.3f,\"text\":", x->flows, x->pairs,
 		x->spines, x->score);
-	agg_alert_text(text, sizeof(text), t, x);
+	pm_agg_alert_text(text, sizeof(text), t, x);
 	agg_put_str(o, text);
 	agg_put(o, "}");
 }

@@ -184,4 +184,16 @@ void pm_agg_get_stats(const struct pm_agg *a, struct pm_agg_stats *st);
 int pm_agg_window_json(const struct pm_agg_window *w, const struct pm_topo *t,
 		       char **buf, size_t *len);
 
+/**
+ * Name of element @idx of @table (a rack for pairs and ToRs, a pod for pod
+ * pairs, a spine): the topology's, "unknown" for PM_TOPO_NONE, else a
+ * number written into @tmp.  Never NULL.
+ */
+const char *pm_agg_name(const struct pm_topo *t, int table, uint32_t idx,
+			char *tmp, size_t cap);
+
+/** The alert as one sentence for a person (as in the JSON's "text"). */
+void pm_agg_alert_text(char *buf, size_t cap, const struct pm_topo *t,
+		       const struct pm_agg_alert *x);
+
 #endif /* PM_AGG_H */

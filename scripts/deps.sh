@@ -12,7 +12,9 @@ set -euo pipefail
 
 pkgs=(
 	build-essential
+	chromium		# renders the aggregator's page in the HTML test
 	clang
+	curl			# the aggregator's HTTP tests
 	dpdk
 	dpdk-dev
 	ethtool
@@ -23,6 +25,7 @@ pkgs=(
 	libcmocka-dev
 	libconfig-dev
 	libdpdk-dev
+	libmicrohttpd-dev	# pmesh-aggregator --http
 	libnuma-dev
 	libpcap-dev
 	librdkafka-dev		# the Kafka sink, pmesh-kafka-mock, pmesh-cat

@@ -39,6 +39,9 @@
 #include <librdkafka/rdkafka.h>
 
 #include "pm_agg.h"
+#ifdef PM_HAVE_HTTP
+#include "agg_http.h"
+#endif
 #include "pm_enc.h"
 #include "pm_topo.h"
 
@@ -72,6 +75,8 @@ struct agg {
 	uint64_t duration_s;
 	uint64_t idle_ms;		/* stop after this long without input */
 	uint64_t part_idle_ms;		/* a partition silent this long stops holding windows */
+	const char *http_listen;	/* NULL: no HTTP */
+	uint64_t metrics_rack_pairs;
 	struct pm_agg_cfg acfg;
 	/* state */
 	struct pm_topo *topo;
@@ -85,6 +90,10 @@ struct agg {
 	bool rebuild;			/* a rebalance: drop open windows */
 	/* counts */
 	uint64_t messages, refused, produce_failed;
+	uint64_t refused_enc, refused_bin, refused_json, refused_schema;
+#ifdef PM_HAVE_HTTP
+	struct agg_http *http;
+#endif
 	uint64_t last_log_ms;
 };
 
@@ -130,6 +139,11 @@ agg_usage(FILE *out)
 "  -o, --output FILE       tables as JSON lines too ('-' stdout)\n"
 "      --tables-topic T    publish tables to T (default pmesh.tables)\n"
 "      --no-publish        do not publish to Kafka\n"
+"      --http IP:PORT      serve / (heatmaps, spines, CDF, alerts), /tables\n"
+"                          (JSON) and /metrics (Prometheus); :PORT listens on\n"
+"                          all addresses, e.g. --http 127.0.0.1:9464\n"
+"      --metrics-rack-pairs N  rack-pair series in /metrics, worst first\n"
+"                          (default 1000; pmesh_rack_pairs_omitted counts the rest)\n"
 "      --windows N         stop after N windows\n"
 "      --duration S        stop after S seconds\n"
 "      --until-idle MS     stop when no summary came for MS, emitting every\n"
@@ -267,6 +281,11 @@ agg_emit(void *arg, const struct pm_agg_window *w)
 			rd_kafka_poll(g->pk, 10);
 		rd_kafka_poll(g->pk, 0);
 	}
+#ifdef PM_HAVE_HTTP
+	if (g->http != NULL && agg_http_publish(g->http, w, json, len) < 0)
+		fprintf(stderr, "pmesh-aggregator: window %" PRIu64 ": out of memory for "
+			"the HTTP snapshot; the page shows the previous one\n", w->start_ns);
+#endif
 	free(json);
 	if (w->start_ns > g->last_emitted)
 		g->last_emitted = w->start_ns;
@@ -362,6 +381,14 @@ agg_message(struct agg *g, rd_kafka_message_t *m)
 	     pm_enc_decode(enc, m->payload, m->len, agg_summary, &am, err, sizeof(err));
 	if (rc < 0) {
 		g->refused++;
+		if (enc < 0)
+			g->refused_enc++;
+		else if (rc == -EPROTONOSUPPORT)
+			g->refused_schema++;
+		else if (enc == PM_ENC_BINARY)
+			g->refused_bin++;
+		else
+			g->refused_json++;
 		if (agg_now_ms() - g->last_log_ms > 10000) {
 			g->last_log_ms = agg_now_ms();
 			fprintf(stderr, "pmesh-aggregator: %s[%" PRId32 "]@%" PRId64 ": %s; "
@@ -548,6 +575,38 @@ agg_kafka_new(struct agg *g)
 	return 0;
 }
 
+/* The HTTP server's copy of the counters, a few times a second. */
+static void
+agg_http_update(struct agg *g, bool now)
+{
+#ifdef PM_HAVE_HTTP
+	static uint64_t last;
+	struct agg_http_counters c;
+	struct pm_agg_stats st;
+
+	if (g->http == NULL || (!now && agg_now_ms() - last < 250))
+		return;
+	last = agg_now_ms();
+	pm_agg_get_stats(g->agg, &st);
+	memset(&c, 0, sizeof(c));
+	c.messages = g->messages;
+	c.refused_encoding = g->refused_enc;
+	c.refused_binary = g->refused_bin;
+	c.refused_json = g->refused_json;
+	c.refused_schema = g->refused_schema;
+	c.summaries = st.summaries;
+	c.duplicates = st.dup;
+	c.late = st.late;
+	c.unknown_src = st.unknown_src;
+	c.unknown_dst = st.unknown_dst;
+	c.windows = g->emitted;
+	agg_http_counters(g->http, &c);
+#else
+	(void)g;
+	(void)now;
+#endif
+}
+
 /* True when some partitions are owned and every one is at its end. */
 static bool
 agg_caught_up(const struct agg *g)
@@ -583,7 +642,7 @@ int
 main(int argc, char **argv)
 {
 	enum { O_TOPO = 256, O_WIN, O_GRACE, O_SLA, O_P99, O_TT, O_NOPUB, O_WINDOWS,
-	       O_DUR, O_IDLE, O_PIDLE };
+	       O_DUR, O_IDLE, O_PIDLE, O_HTTP, O_MRP };
 	static const struct option opts[] = {
 		{ "bootstrap", required_argument, NULL, 'b' },
 		{ "topic", required_argument, NULL, 't' },
@@ -600,6 +659,8 @@ main(int argc, char **argv)
 		{ "duration", required_argument, NULL, O_DUR },
 		{ "until-idle", required_argument, NULL, O_IDLE },
 		{ "partition-idle-ms", required_argument, NULL, O_PIDLE },
+		{ "http", required_argument, NULL, O_HTTP },
+		{ "metrics-rack-pairs", required_argument, NULL, O_MRP },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
@@ -615,6 +676,7 @@ main(int argc, char **argv)
 	g.group = "pmesh-aggregator";
 	g.tables_topic = "pmesh.tables";
 	g.part_idle_ms = 30000;
+	g.metrics_rack_pairs = 1000;
 	pm_agg_cfg_defaults(&g.acfg);
 	while ((opt = getopt_long(argc, argv, "b:t:g:o:X:h", opts, NULL)) != -1) {
 		switch (opt) {
@@ -625,6 +687,7 @@ main(int argc, char **argv)
 		case O_TOPO: g.topo_path = optarg; break;
 		case O_TT: g.tables_topic = optarg; break;
 		case O_NOPUB: g.tables_topic = NULL; break;
+		case O_HTTP: g.http_listen = optarg; break;
 		case 'X':
 			if (g.nprops == 32) {
 				fprintf(stderr, "pmesh-aggregator: at most 32 -X\n");
@@ -639,6 +702,7 @@ main(int argc, char **argv)
 		case O_DUR:
 		case O_IDLE:
 		case O_PIDLE:
+		case O_MRP:
 			if (agg_number(argv[optind - 1], optarg, &v) < 0)
 				return 2;
 			if (opt == O_WIN) {
@@ -657,6 +721,8 @@ main(int argc, char **argv)
 				g.duration_s = v;
 			} else if (opt == O_PIDLE) {
 				g.part_idle_ms = v;
+			} else if (opt == O_MRP) {
+				g.metrics_rack_pairs = v > 1000000 ? 1000000 : v;
 			} else {
 				g.idle_ms = v;
 			}
@@ -697,6 +763,37 @@ main(int argc, char **argv)
 	}
 	if (pm_agg_new(&g.agg, &g.acfg, g.topo) < 0)
 		return 1;
+	if (g.http_listen != NULL) {
+#ifdef PM_HAVE_HTTP
+		struct agg_http_opts ho = {
+			.listen = g.http_listen,
+			.group = g.group,
+			.topology = g.topo_path,
+			.max_rack_pairs = (uint32_t)g.metrics_rack_pairs,
+			.drop_sla = g.acfg.drop_sla,
+			.p99_sla_ns = g.acfg.p99_sla_ns,
+		};
+		char herr[256];
+
+		rc = agg_http_start(&g.http, &ho, g.topo, herr, sizeof(herr));
+		if (rc < 0) {
+			fprintf(stderr, "pmesh-aggregator: %s\n", herr);
+			rc = rc == -EINVAL ? 2 : 1;
+			goto out;
+		}
+		snprintf(herr, sizeof(herr), "%.*s", (int)(strrchr(g.http_listen, ':') -
+			 g.http_listen), g.http_listen);
+		fprintf(stderr, "pmesh-aggregator: serving http://%s:%u/ (/metrics, /tables)\n",
+			herr[0] == '\0' || strcmp(herr, "*") == 0 ? "0.0.0.0" : herr,
+			agg_http_port(g.http));
+		agg_http_update(&g, true);
+#else
+		fprintf(stderr, "pmesh-aggregator: --http: this build has no libmicrohttpd "
+			"(apt-get install libmicrohttpd-dev, then rebuild)\n");
+		rc = 2;
+		goto out;
+#endif
+	}
 	rc = agg_kafka_new(&g);
 	if (rc != 0)
 		goto out;
@@ -730,6 +827,7 @@ main(int argc, char **argv)
 			rd_kafka_message_destroy(m);
 		}
 		agg_flush(&g, false);
+		agg_http_update(&g, false);
 		if (g.windows_max && g.emitted >= g.windows_max)
 			break;
 		if (g.duration_s && agg_now_ms() - start >= g.duration_s * 1000)
@@ -745,6 +843,10 @@ main(int argc, char **argv)
 		}
 	}
 	pm_agg_get_stats(g.agg, &st);
+	if (g.refused)
+		fprintf(stderr, "pmesh-aggregator: refused by cause: encoding %" PRIu64
+			", binary %" PRIu64 ", json %" PRIu64 ", schema %" PRIu64 "\n",
+			g.refused_enc, g.refused_bin, g.refused_json, g.refused_schema);
 	fprintf(stderr, "pmesh-aggregator: %" PRIu64 " messages, %" PRIu64 " refused, %"
 		PRIu64 " summaries, %" PRIu64 " duplicates, %" PRIu64 " late, %" PRIu64
 		" unknown source, %" PRIu64 " unknown destination, %" PRIu64 " windows\n",
@@ -752,6 +854,9 @@ main(int argc, char **argv)
 		st.unknown_dst, g.emitted);
 	rd_kafka_consumer_close(g.rk);
 out:
+#ifdef PM_HAVE_HTTP
+	agg_http_stop(g.http);
+#endif
 	if (g.pk != NULL) {
 		rd_kafka_flush(g.pk, 10000);
 		rd_kafka_destroy(g.pk);

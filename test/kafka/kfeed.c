@@ -58,9 +58,12 @@ static uint64_t kf_rng = 0x9e3779b97f4a7c15ULL;
  * (i / R) % R over "spine" (i / R^2) % 4 (source port 49152 + spine), hosts
  * .10 and .20 of each rack's /24 from 10.64.0.0 -- the pattern racks of
  * config/topology.cfg-like files -- one summary per flow per second, 100
- * probes each; flows over spine --drop-spine lose --drop-pct of them.
+ * probes each; flows over spine --drop-spine lose --drop-pct of them,
+ * flows to rack --drop-rack lose --rack-drop-pct more, and flows to rack
+ * --slow-rack take 200 us longer.
  */
 static unsigned int kf_fabric, kf_drop_spine = UINT32_MAX, kf_drop_pct;
+static unsigned int kf_drop_rack = UINT32_MAX, kf_rack_drop_pct, kf_slow_rack = UINT32_MAX;
 static uint64_t kf_seq[1024];		/* next seq per lcore */
 
 static uint64_t
@@ -159,9 +162,13 @@ kf_build(struct pm_record *recs, uint32_t prober_id, unsigned int lc,
 		pm_hist_init_sparse(&refl, fent, PM_HIST_NBUCKETS);
 		b.sent = 100;
 		b.lost = sp == kf_drop_spine ? kf_drop_pct : 0;
+		if (dr == kf_drop_rack)
+			b.lost += kf_rack_drop_pct;
+		if (b.lost > b.sent)
+			b.lost = b.sent;
 		b.received = b.sent - b.lost;
 		b.late = 0;
-		v = 20000 + 1000 * sp;
+		v = 20000 + 1000 * sp + (dr == kf_slow_rack ? 200000 : 0);
 		if (b.received) {
 			pm_hist_add_bucket(&rtt, pm_hist_bucket(v), b.received);
 			pm_hist_add_bucket(&refl, pm_hist_bucket(3000), b.received);
@@ -185,7 +192,8 @@ kf_usage(FILE *out)
 "             [--count N] [--lcores L] [--rate SUMMARIES_PER_S] [--expect FILE]\n"
 "             [--spool-dir DIR | --no-spool] [--queue-ms MS] [--flush-ms MS]\n"
 "             [--big-every N] [--id NAME] [--prop NAME=VALUE]...\n"
-"             [--fabric RACKS [--drop-spine S --drop-pct P]]\n"
+"             [--fabric RACKS [--drop-spine S --drop-pct P]\n"
+"                 [--drop-rack R --rack-drop-pct P] [--slow-rack R]]\n"
 "Builds N synthetic summaries over L lcores and sends them through the\n"
 "Kafka sink (mode sink) or a plain librdkafka producer (mode raw, the\n"
 "benchmark's peer); prints one line of figures.\n");
@@ -459,6 +467,9 @@ main(int argc, char **argv)
 		{ "fabric", required_argument, NULL, 'F' },
 		{ "drop-spine", required_argument, NULL, 'D' },
 		{ "drop-pct", required_argument, NULL, 'Q' },
+		{ "drop-rack", required_argument, NULL, 'R' },
+		{ "rack-drop-pct", required_argument, NULL, 'T' },
+		{ "slow-rack", required_argument, NULL, 'W' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
@@ -487,6 +498,9 @@ main(int argc, char **argv)
 		case 'F': kf_fabric = (unsigned int)strtoul(optarg, NULL, 10); break;
 		case 'D': kf_drop_spine = (unsigned int)strtoul(optarg, NULL, 10); break;
 		case 'Q': kf_drop_pct = (unsigned int)strtoul(optarg, NULL, 10) % 101; break;
+		case 'R': kf_drop_rack = (unsigned int)strtoul(optarg, NULL, 10); break;
+		case 'T': kf_rack_drop_pct = (unsigned int)strtoul(optarg, NULL, 10) % 101; break;
+		case 'W': kf_slow_rack = (unsigned int)strtoul(optarg, NULL, 10); break;
 		case 'P':
 			if (a.nprops == 16 || strchr(optarg, '=') == NULL) {
 				kf_usage(stderr);
