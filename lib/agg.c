@@ -443,7 +443,7 @@ pm_agg_new(struct pm_agg **ap, const struct pm_agg_cfg *c,
 }
 
 void
-pm_agg_free(struct pm_agg *a)
+pm_agg_reset(struct pm_agg *a)
 {
 	uint32_t i;
 
@@ -451,6 +451,20 @@ pm_agg_free(struct pm_agg *a)
 		return;
 	for (i = 0; i < a->nwin; i++)
 		agg_win_free(a->win[i]);
+	a->nwin = 0;
+	a->watermark = 0;
+	a->wm_limit = UINT64_MAX;
+	a->last_emitted = 0;
+	a->emitted_any = false;
+	memset(&a->st, 0, sizeof(a->st));
+}
+
+void
+pm_agg_free(struct pm_agg *a)
+{
+	if (a == NULL)
+		return;
+	pm_agg_reset(a);
 	free(a->win);
 	agg_map_free(&a->paths);
 	free(a);

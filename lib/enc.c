@@ -1750,3 +1750,282 @@ pm_enc_decode(int enc, const void *buf, size_t len, pm_enc_summary_cb cb,
 	free(s);
 	return rc;
 }
+
+/* ---------------------------------------------------------------------- */
+/* Path records */
+
+#define PATH_PROTO_UDP	17
+#define PATH_PROTO_TCP	6
+#define PATH_PROTO_ICMP	1
+
+static const char *
+path_proto_str(uint8_t proto)
+{
+	return proto == PATH_PROTO_TCP ? "tcp" : proto == PATH_PROTO_ICMP ?
+	       "icmp" : "udp";
+}
+
+/* Append to @buf[cap] at *@n; false once it no longer fits. */
+static bool
+path_put(char *buf, size_t cap, size_t *n, const char *fmt, ...)
+	__attribute__((format(printf, 4, 5)));
+
+static bool
+path_put(char *buf, size_t cap, size_t *n, const char *fmt, ...)
+{
+	va_list ap;
+	int k;
+
+	if (*n >= cap)
+		return false;
+	va_start(ap, fmt);
+	k = vsnprintf(buf + *n, cap - *n, fmt, ap);
+	va_end(ap);
+	if (k < 0 || (size_t)k >= cap - *n) {
+		*n = cap;
+		return false;
+	}
+	*n += (size_t)k;
+	return true;
+}
+
+static void
+path_put_str(char *buf, size_t cap, size_t *n, const char *s)
+{
+	path_put(buf, cap, n, "\"");
+	for (; *s != '\0'; s++) {
+		unsigned char c = (unsigned char)*s;
+
+		if (c == '"' || c == '\\')
+			path_put(buf, cap, n, "\\%c", c);
+		else if (c < 0x20 || c == 0x7f)
+			path_put(buf, cap, n, "\\u%04x", c);
+		else
+			path_put(buf, cap, n, "%c", c);
+	}
+	path_put(buf, cap, n, "\"");
+}
+
+static void
+path_put_ip(char *buf, size_t cap, size_t *n, uint32_t ip)
+{
+	path_put(buf, cap, n, "\"%u.%u.%u.%u\"", ip >> 24, (ip >> 16) & 255,
+		 (ip >> 8) & 255, ip & 255);
+}
+
+int
+pm_enc_path_json(const struct pm_path *p, char *buf, size_t cap)
+{
+	size_t n = 0;
+	unsigned int i;
+
+	if (p == NULL || buf == NULL || cap == 0)
+		return -EINVAL;
+	path_put(buf, cap, &n, "{\"schema\":%d,\"kind\":\"path\",\"prober\":",
+		 PM_PATH_SCHEMA);
+	path_put_str(buf, cap, &n, p->prober);
+	path_put(buf, cap, &n, ",\"time_ns\":%" PRIu64 ",\"src\":", p->time_ns);
+	path_put_ip(buf, cap, &n, p->src);
+	path_put(buf, cap, &n, ",\"dst\":");
+	path_put_ip(buf, cap, &n, p->dst);
+	path_put(buf, cap, &n, ",\"sport\":%u,\"dport\":%u,\"proto\":\"%s\","
+		 "\"hops\":[", p->sport, p->dport, path_proto_str(p->proto));
+	for (i = 0; i < p->nhops && i < PM_PATH_MAX_HOPS; i++) {
+		if (i > 0)
+			path_put(buf, cap, &n, ",");
+		if (p->hops[i] == 0)
+			path_put(buf, cap, &n, "\"*\"");
+		else
+			path_put_ip(buf, cap, &n, p->hops[i]);
+	}
+	path_put(buf, cap, &n, "]");
+	if (p->spine[0] != '\0') {
+		path_put(buf, cap, &n, ",\"spine\":");
+		path_put_str(buf, cap, &n, p->spine);
+	}
+	if (!path_put(buf, cap, &n, "}"))
+		return -ENOSPC;
+	return (int)n;
+}
+
+enum {
+	PK_SCHEMA, PK_KIND, PK_PROBER, PK_TIME, PK_SRC, PK_DST, PK_SPORT,
+	PK_DPORT, PK_PROTO, PK_HOPS, PK_SPINE, PK_N
+};
+
+static const char *const path_keys[PK_N] = {
+	"schema", "kind", "prober", "time_ns", "src", "dst", "sport", "dport",
+	"proto", "hops", "spine",
+};
+
+static int
+path_ip(struct jp *j, const char *field, uint32_t *ip, bool star)
+{
+	char s[JP_STR_MAX];
+	int rc;
+
+	rc = jp_short_string(j, field, s);
+	if (rc < 0)
+		return rc;
+	if (star && strcmp(s, "*") == 0) {
+		*ip = 0;
+		return 0;
+	}
+	if (pm_cfg_parse_ipv4(s, ip) < 0 || *ip == 0)
+		return jp_fail(j, field, "not an IPv4 address%s",
+			       star ? " or \"*\"" : "");
+	return 0;
+}
+
+static int
+path_hops(struct jp *j, struct pm_path *p)
+{
+	int rc;
+
+	if (!jp_eat(j, '['))
+		return jp_fail(j, "hops", "expected an array");
+	if (jp_eat(j, ']'))
+		return 0;
+	for (;;) {
+		if (p->nhops == PM_PATH_MAX_HOPS)
+			return jp_fail(j, "hops", "more than %d hops",
+				       PM_PATH_MAX_HOPS);
+		rc = path_ip(j, "hops", &p->hops[p->nhops], true);
+		if (rc < 0)
+			return rc;
+		p->nhops++;
+		if (jp_eat(j, ','))
+			continue;
+		if (jp_eat(j, ']'))
+			return 0;
+		return jp_fail(j, "hops", "expected ',' or ']'");
+	}
+}
+
+static int
+path_field(struct jp *j, struct pm_path *p, int k, uint64_t *schema)
+{
+	char s[JP_STR_MAX];
+	bool trunc;
+	uint64_t v;
+	int rc;
+
+	switch (k) {
+	case PK_SCHEMA:
+		return jp_uint(j, "schema", 65535, schema);
+	case PK_KIND:
+		rc = jp_short_string(j, "kind", s);
+		if (rc == 0 && strcmp(s, "path") != 0)
+			return jp_fail(j, "kind", "not a path record");
+		return rc;
+	case PK_PROBER:
+		rc = jp_string(j, "prober", p->prober, sizeof(p->prober), &trunc);
+		if (rc == 0 && trunc)
+			return jp_fail(j, "prober", "longer than %d bytes",
+				       PM_PATH_NAME_MAX - 1);
+		return rc;
+	case PK_TIME:
+		return jp_uint(j, "time_ns", UINT64_MAX, &p->time_ns);
+	case PK_SRC:
+		return path_ip(j, "src", &p->src, false);
+	case PK_DST:
+		return path_ip(j, "dst", &p->dst, false);
+	case PK_SPORT:
+	case PK_DPORT:
+		rc = jp_uint(j, path_keys[k], 65535, &v);
+		if (rc == 0 && k == PK_SPORT)
+			p->sport = (uint16_t)v;
+		else if (rc == 0)
+			p->dport = (uint16_t)v;
+		return rc;
+	case PK_PROTO:
+		rc = jp_short_string(j, "proto", s);
+		if (rc < 0)
+			return rc;
+		if (strcmp(s, "udp") == 0)
+			p->proto = PATH_PROTO_UDP;
+		else if (strcmp(s, "tcp") == 0)
+			p->proto = PATH_PROTO_TCP;
+		else if (strcmp(s, "icmp") == 0)
+			p->proto = PATH_PROTO_ICMP;
+		else
+			return jp_fail(j, "proto", "expected udp, tcp or icmp");
+		return 0;
+	case PK_HOPS:
+		return path_hops(j, p);
+	default:
+		if (jp_word(j, "null")) {
+			p->spine[0] = '\0';
+			return 0;
+		}
+		rc = jp_string(j, "spine", p->spine, sizeof(p->spine), &trunc);
+		if (rc == 0 && trunc)
+			return jp_fail(j, "spine", "longer than %d bytes",
+				       PM_PATH_NAME_MAX - 1);
+		return rc;
+	}
+}
+
+int
+pm_enc_path_decode(const char *buf, size_t len, struct pm_path *p, char *err,
+		   size_t errcap)
+{
+	struct jp j = { .s = buf, .len = len, .err = err, .errcap = errcap };
+	uint64_t schema = 0;
+	uint32_t seen = 0;
+	char key[24];
+	bool trunc;
+	int k, rc;
+
+	if (err != NULL && errcap > 0)
+		err[0] = '\0';
+	if (p == NULL || (buf == NULL && len > 0))
+		return enc_err(err, errcap, -EINVAL, "no buffer");
+	memset(p, 0, sizeof(*p));
+	p->proto = PATH_PROTO_UDP;
+	if (!jp_eat(&j, '{'))
+		return jp_fail(&j, NULL, "expected '{' (a JSON path record)");
+	if (!jp_eat(&j, '}')) {
+		for (;;) {
+			rc = jp_string(&j, NULL, key, sizeof(key), &trunc);
+			if (rc < 0)
+				return rc;
+			if (!jp_eat(&j, ':'))
+				return jp_fail(&j, key, "expected ':'");
+			for (k = 0; !trunc && k < PK_N; k++)
+				if (strcmp(key, path_keys[k]) == 0)
+					break;
+			if (trunc || k == PK_N)
+				rc = jp_skip(&j, trunc ? NULL : key, 1);
+			else if (seen & (1u << k))
+				return jp_fail(&j, key, "duplicate key");
+			else
+				rc = path_field(&j, p, k, &schema);
+			if (rc < 0)
+				return rc;
+			if (k < PK_N)
+				seen |= 1u << k;
+			if (jp_eat(&j, ','))
+				continue;
+			if (jp_eat(&j, '}'))
+				break;
+			return jp_fail(&j, NULL, "expected ',' or '}'");
+		}
+	}
+	if (jp_peek(&j) >= 0)
+		return jp_fail(&j, NULL, "unexpected data after the path record");
+	if (!(seen & (1u << PK_SCHEMA)))
+		return enc_err(err, errcap, -EINVAL, "field 'schema': missing");
+	if (schema != PM_PATH_SCHEMA)
+		return enc_err(err, errcap, -EPROTONOSUPPORT, "path record schema "
+			       "%" PRIu64 " is not supported by this build "
+			       "(understands %d)", schema, PM_PATH_SCHEMA);
+	for (k = PK_KIND; k <= PK_DPORT; k++)
+		if (k != PK_PROBER && k != PK_TIME && !(seen & (1u << k)))
+			return enc_err(err, errcap, -EINVAL, "field '%s': "
+				       "missing", path_keys[k]);
+	if (!(seen & (1u << PK_HOPS)) && p->spine[0] == '\0')
+		return enc_err(err, errcap, -EINVAL, "neither 'hops' nor "
+			       "'spine': the record says nothing of the path");
+	return 0;
+}

@@ -142,6 +142,13 @@ enum {
 int pm_agg_add(struct pm_agg *a, const struct pm_record *recs, unsigned int n);
 
 /**
+ * Forget every open window, the watermark, what was emitted and the stats,
+ * as a new pm_agg would -- but keep the path records (a consumer rebuilding
+ * its windows after a rebalance still knows every flow's spine).
+ */
+void pm_agg_reset(struct pm_agg *a);
+
+/**
  * The spine a flow crosses, from a path record: (src, dst, sport, dport)
  * -> spine index.  Overrides the static rules for that flow.  0 or -ENOMEM.
  */

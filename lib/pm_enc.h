@@ -109,4 +109,39 @@ int pm_enc_json_decode(const char *line, size_t len, struct pm_record *recs,
 int pm_enc_decode(int enc, const void *buf, size_t len, pm_enc_summary_cb cb,
 		  void *arg, char *err, size_t errcap);
 
+/*
+ * Path records (topic pmesh.paths): which hops a flow's 5-tuple crossed,
+ * as path discovery (Paris-traceroute style, rising TTL on the flow's exact
+ * 5-tuple) found them, and the spine when the prober could name it.  One
+ * JSON object per message, keyed by the flow; the aggregator maps the flow
+ * to its spine with them (docs/records.md has the schema).
+ */
+#define PM_PATH_SCHEMA		1
+#define PM_PATH_MAX_HOPS	32
+#define PM_PATH_NAME_MAX	64
+
+struct pm_path {
+	uint64_t time_ns;		/* when the path was measured */
+	uint32_t src, dst;		/* host order */
+	uint16_t sport, dport;
+	uint8_t proto;			/* IPPROTO_UDP, _TCP or _ICMP */
+	uint8_t nhops;
+	uint32_t hops[PM_PATH_MAX_HOPS];	/* TTL 1.., 0: no reply ("*") */
+	char prober[PM_PATH_NAME_MAX];
+	char spine[PM_PATH_NAME_MAX];	/* "" when not named by the prober */
+};
+
+/**
+ * The JSON line of @p into @buf[cap] (NUL-terminated, no newline).
+ * Returns the length or -ENOSPC.
+ */
+int pm_enc_path_json(const struct pm_path *p, char *buf, size_t cap);
+
+/**
+ * Decode a path record.  0, -EINVAL (malformed; @err says what and where)
+ * or -EPROTONOSUPPORT (a schema this build does not know).
+ */
+int pm_enc_path_decode(const char *buf, size_t len, struct pm_path *p,
+		       char *err, size_t errcap);
+
 #endif /* PM_ENC_H */

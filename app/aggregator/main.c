@@ -75,6 +75,7 @@ struct agg {
 	uint64_t duration_s;
 	uint64_t idle_ms;		/* stop after this long without input */
 	uint64_t part_idle_ms;		/* a partition silent this long stops holding windows */
+	const char *paths_topic;	/* NULL: no path records */
 	const char *http_listen;	/* NULL: no HTTP */
 	uint64_t metrics_rack_pairs;
 	struct pm_agg_cfg acfg;
@@ -83,6 +84,11 @@ struct agg {
 	struct pm_agg *agg;
 	rd_kafka_t *rk;			/* consumer */
 	rd_kafka_t *pk;			/* producer of tables */
+	rd_kafka_t *rkp;		/* reader of path records (all partitions) */
+	int paths_parts;		/* partitions assigned, 0: not yet */
+	int paths_eof;			/* of which read to their end */
+	uint64_t paths_retry_ms;	/* when to look for the topic again */
+	uint64_t paths, paths_refused, paths_log_ms;
 	FILE *out;
 	struct agg_pending part[AGG_MAX_PART];
 	uint64_t emitted;		/* windows emitted by this run */
@@ -139,6 +145,9 @@ agg_usage(FILE *out)
 "  -o, --output FILE       tables as JSON lines too ('-' stdout)\n"
 "      --tables-topic T    publish tables to T (default pmesh.tables)\n"
 "      --no-publish        do not publish to Kafka\n"
+"      --paths-topic T     path records: flow -> spine (default pmesh.paths;\n"
+"                          read whole by every instance; static rules otherwise)\n"
+"      --no-paths          do not read path records\n"
 "      --http IP:PORT      serve / (heatmaps, spines, CDF, alerts), /tables\n"
 "                          (JSON) and /metrics (Prometheus); :PORT listens on\n"
 "                          all addresses, e.g. --http 127.0.0.1:9464\n"
@@ -466,11 +475,7 @@ agg_rebuild(struct agg *g)
 	int i, rc = 0;
 
 	g->rebuild = false;
-	pm_agg_free(g->agg);
-	g->agg = NULL;
-	rc = pm_agg_new(&g->agg, &g->acfg, g->topo);
-	if (rc < 0)
-		goto out;
+	pm_agg_reset(g->agg);		/* windows go, path records stay */
 	if (g->last_emitted)
 		pm_agg_set_emitted(g->agg, g->last_emitted);
 	for (i = 0; i < AGG_MAX_PART; i++) {
@@ -575,6 +580,163 @@ agg_kafka_new(struct agg *g)
 	return 0;
 }
 
+/* ---- path records ---- */
+
+/*
+ * Path records map a flow to the spine it crosses.  Every instance reads all
+ * of pmesh.paths from its beginning, outside the group and without commits
+ * (the topic is small and keyed by flow; a compacted topic keeps it so):
+ * whatever partitions an instance owns, it knows every flow's path.  At
+ * start it reads the topic to its end before any summary; afterwards a new
+ * path applies to the summaries consumed after it.
+ */
+static void
+agg_paths_assign(struct agg *g)
+{
+	const struct rd_kafka_metadata *md = NULL;
+	rd_kafka_topic_partition_list_t *l;
+	rd_kafka_topic_t *rkt;
+	rd_kafka_resp_err_t err;
+	int i, n = 0;
+
+	g->paths_retry_ms = agg_now_ms() + 10000;
+	rkt = rd_kafka_topic_new(g->rkp, g->paths_topic, NULL);
+	if (rkt == NULL)
+		return;
+	err = rd_kafka_metadata(g->rkp, 0, rkt, &md, 5000);
+	if (err == RD_KAFKA_RESP_ERR_NO_ERROR && md->topic_cnt == 1 &&
+	    md->topics[0].err == RD_KAFKA_RESP_ERR_NO_ERROR)
+		n = md->topics[0].partition_cnt;
+	if (md != NULL)
+		rd_kafka_metadata_destroy(md);
+	rd_kafka_topic_destroy(rkt);
+	if (n <= 0)
+		return;
+	l = rd_kafka_topic_partition_list_new(n);
+	for (i = 0; i < n; i++)
+		rd_kafka_topic_partition_list_add(l, g->paths_topic, i)->offset =
+			RD_KAFKA_OFFSET_BEGINNING;
+	err = rd_kafka_assign(g->rkp, l);
+	if (err == RD_KAFKA_RESP_ERR_NO_ERROR) {
+		g->paths_parts = n;
+		g->paths_eof = 0;
+	} else {
+		fprintf(stderr, "pmesh-aggregator: %s: cannot read path records: %s\n",
+			g->paths_topic, rd_kafka_err2str(err));
+	}
+	rd_kafka_topic_partition_list_destroy(l);
+}
+
+static int
+agg_paths_new(struct agg *g)
+{
+	rd_kafka_conf_t *conf = rd_kafka_conf_new();
+	char errstr[512], name[256];
+	int i;
+
+	/* librdkafka wants a group even for assign(); nothing joins or
+	 * commits with it. */
+	snprintf(name, sizeof(name), "%s.paths", g->group);
+	if (rd_kafka_conf_set(conf, "bootstrap.servers", g->bootstrap, errstr, sizeof(errstr)) ||
+	    rd_kafka_conf_set(conf, "group.id", name, errstr, sizeof(errstr)) ||
+	    rd_kafka_conf_set(conf, "enable.auto.commit", "false", errstr, sizeof(errstr)) ||
+	    rd_kafka_conf_set(conf, "enable.partition.eof", "true", errstr, sizeof(errstr)))
+		goto bad;
+	for (i = 0; i < g->nprops; i++) {
+		const char *eq = strchr(g->props[i], '=');
+
+		snprintf(name, sizeof(name), "%.*s", (int)(eq - g->props[i]), g->props[i]);
+		if (rd_kafka_conf_set(conf, name, eq + 1, errstr, sizeof(errstr)))
+			goto bad;
+	}
+	g->rkp = rd_kafka_new(RD_KAFKA_CONSUMER, conf, errstr, sizeof(errstr));
+	if (g->rkp == NULL)
+		goto bad;
+	rd_kafka_poll_set_consumer(g->rkp);
+	agg_paths_assign(g);
+	return 0;
+bad:
+	fprintf(stderr, "pmesh-aggregator: path records: %s\n", errstr);
+	rd_kafka_conf_destroy(conf);
+	return 1;
+}
+
+static void
+agg_path_message(struct agg *g, rd_kafka_message_t *m)
+{
+	struct pm_path p;
+	char err[256];
+	uint32_t spine = PM_TOPO_NONE, idx;
+	int rc, i;
+
+	rc = pm_enc_path_decode(m->payload, m->len, &p, err, sizeof(err));
+	if (rc == 0 && p.spine[0] != '\0') {
+		spine = pm_topo_spine_find(g->topo, p.spine);
+		if (spine == PM_TOPO_NONE) {
+			snprintf(err, sizeof(err), "spine '%.64s' is not in the topology",
+				 p.spine);
+			rc = -ENOENT;
+		}
+	} else if (rc == 0) {
+		for (i = 0; i < p.nhops && spine == PM_TOPO_NONE; i++)
+			if (pm_topo_hop(g->topo, p.hops[i], &idx) == PM_TOPO_SPINE)
+				spine = idx;
+		if (spine == PM_TOPO_NONE) {
+			snprintf(err, sizeof(err), "none of its %u hops is a spine of the "
+				 "topology", p.nhops);
+			rc = -ENOENT;
+		}
+	}
+	if (rc == 0)
+		rc = pm_agg_set_path(g->agg, p.src, p.dst, p.sport, p.dport, spine);
+	if (rc == 0) {
+		g->paths++;
+		return;
+	}
+	g->paths_refused++;
+	if (agg_now_ms() - g->paths_log_ms > 10000) {
+		g->paths_log_ms = agg_now_ms();
+		fprintf(stderr, "pmesh-aggregator: %s[%" PRId32 "]@%" PRId64 ": path record "
+			"refused: %s (%" PRIu64 " so far)\n", rd_kafka_topic_name(m->rkt),
+			m->partition, m->offset, rc == -ENOMEM ? "out of memory" : err,
+			g->paths_refused);
+	}
+}
+
+/* Apply what path records have come, at most @max. */
+static void
+agg_paths_poll(struct agg *g, int timeout_ms, int max)
+{
+	rd_kafka_message_t *m;
+
+	if (g->rkp == NULL)
+		return;
+	if (g->paths_parts == 0) {
+		if (agg_now_ms() >= g->paths_retry_ms)
+			agg_paths_assign(g);
+		return;
+	}
+	while (max-- > 0 && (m = rd_kafka_consumer_poll(g->rkp, timeout_ms)) != NULL) {
+		timeout_ms = 0;
+		if (m->err == RD_KAFKA_RESP_ERR_NO_ERROR)
+			agg_path_message(g, m);
+		else if (m->err == RD_KAFKA_RESP_ERR__PARTITION_EOF)
+			g->paths_eof++;
+		rd_kafka_message_destroy(m);
+	}
+}
+
+/* At start: read the path records there are, bounded by @ms. */
+static void
+agg_paths_catch_up(struct agg *g, uint64_t ms)
+{
+	uint64_t end = agg_now_ms() + ms;
+
+	while (g->rkp != NULL && g->paths_parts > 0 && g->paths_eof < g->paths_parts &&
+	       agg_now_ms() < end && !agg_quit)
+		agg_paths_poll(g, 100, 10000);
+}
+
 /* The HTTP server's copy of the counters, a few times a second. */
 static void
 agg_http_update(struct agg *g, bool now)
@@ -600,6 +762,8 @@ agg_http_update(struct agg *g, bool now)
 	c.unknown_src = st.unknown_src;
 	c.unknown_dst = st.unknown_dst;
 	c.windows = g->emitted;
+	c.paths = g->paths;
+	c.paths_refused = g->paths_refused;
 	agg_http_counters(g->http, &c);
 #else
 	(void)g;
@@ -642,7 +806,7 @@ int
 main(int argc, char **argv)
 {
 	enum { O_TOPO = 256, O_WIN, O_GRACE, O_SLA, O_P99, O_TT, O_NOPUB, O_WINDOWS,
-	       O_DUR, O_IDLE, O_PIDLE, O_HTTP, O_MRP };
+	       O_DUR, O_IDLE, O_PIDLE, O_HTTP, O_MRP, O_PT, O_NOPATHS };
 	static const struct option opts[] = {
 		{ "bootstrap", required_argument, NULL, 'b' },
 		{ "topic", required_argument, NULL, 't' },
@@ -660,6 +824,8 @@ main(int argc, char **argv)
 		{ "until-idle", required_argument, NULL, O_IDLE },
 		{ "partition-idle-ms", required_argument, NULL, O_PIDLE },
 		{ "http", required_argument, NULL, O_HTTP },
+		{ "paths-topic", required_argument, NULL, O_PT },
+		{ "no-paths", no_argument, NULL, O_NOPATHS },
 		{ "metrics-rack-pairs", required_argument, NULL, O_MRP },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
@@ -675,6 +841,7 @@ main(int argc, char **argv)
 	g.topic = "pmesh.summaries";
 	g.group = "pmesh-aggregator";
 	g.tables_topic = "pmesh.tables";
+	g.paths_topic = "pmesh.paths";
 	g.part_idle_ms = 30000;
 	g.metrics_rack_pairs = 1000;
 	pm_agg_cfg_defaults(&g.acfg);
@@ -688,6 +855,8 @@ main(int argc, char **argv)
 		case O_TT: g.tables_topic = optarg; break;
 		case O_NOPUB: g.tables_topic = NULL; break;
 		case O_HTTP: g.http_listen = optarg; break;
+		case O_PT: g.paths_topic = optarg; break;
+		case O_NOPATHS: g.paths_topic = NULL; break;
 		case 'X':
 			if (g.nprops == 32) {
 				fprintf(stderr, "pmesh-aggregator: at most 32 -X\n");
@@ -795,6 +964,8 @@ main(int argc, char **argv)
 #endif
 	}
 	rc = agg_kafka_new(&g);
+	if (rc == 0 && g.paths_topic != NULL)
+		rc = agg_paths_new(&g);
 	if (rc != 0)
 		goto out;
 
@@ -802,6 +973,7 @@ main(int argc, char **argv)
 	sa.sa_handler = agg_on_signal;
 	sigaction(SIGINT, &sa, NULL);
 	sigaction(SIGTERM, &sa, NULL);
+	agg_paths_catch_up(&g, 5000);
 	start = last_input = agg_now_ms();
 	while (!agg_quit) {
 		rd_kafka_message_t *m = rd_kafka_consumer_poll(g.rk, 100);
@@ -826,6 +998,7 @@ main(int argc, char **argv)
 			}
 			rd_kafka_message_destroy(m);
 		}
+		agg_paths_poll(&g, 0, 1000);
 		agg_flush(&g, false);
 		agg_http_update(&g, false);
 		if (g.windows_max && g.emitted >= g.windows_max)
@@ -843,6 +1016,9 @@ main(int argc, char **argv)
 		}
 	}
 	pm_agg_get_stats(g.agg, &st);
+	if (g.paths || g.paths_refused)
+		fprintf(stderr, "pmesh-aggregator: path records: %" PRIu64 " applied, %"
+			PRIu64 " refused\n", g.paths, g.paths_refused);
 	if (g.refused)
 		fprintf(stderr, "pmesh-aggregator: refused by cause: encoding %" PRIu64
 			", binary %" PRIu64 ", json %" PRIu64 ", schema %" PRIu64 "\n",
@@ -853,6 +1029,8 @@ main(int argc, char **argv)
 		g.messages, g.refused, st.summaries, st.dup, st.late, st.unknown_src,
 		st.unknown_dst, g.emitted);
 	rd_kafka_consumer_close(g.rk);
+	if (g.rkp != NULL)
+		rd_kafka_consumer_close(g.rkp);
 out:
 #ifdef PM_HAVE_HTTP
 	agg_http_stop(g.http);
@@ -863,6 +1041,8 @@ out:
 	}
 	if (g.rk != NULL)
 		rd_kafka_destroy(g.rk);
+	if (g.rkp != NULL)
+		rd_kafka_destroy(g.rkp);
 	if (g.out != NULL && g.out != stdout)
 		fclose(g.out);
 	pm_agg_free(g.agg);

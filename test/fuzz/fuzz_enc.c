@@ -146,6 +146,24 @@ count_cb(void *arg, const struct pm_record *recs, unsigned int n,
 	return 0;
 }
 
+/* A path record that decodes re-encodes to one that decodes the same. */
+static void
+check_path(const uint8_t *data, size_t size)
+{
+	static struct pm_path p1, p2;
+	int n;
+
+	if (pm_enc_path_decode((const char *)data, size, &p1, err, sizeof(err)) < 0) {
+		CHECK(err[0] != '\0');
+		return;
+	}
+	CHECK(p1.nhops <= PM_PATH_MAX_HOPS);
+	n = pm_enc_path_json(&p1, line1, sizeof(line1));
+	CHECK(n > 0);
+	CHECK(pm_enc_path_decode(line1, (size_t)n, &p2, err, sizeof(err)) == 0);
+	CHECK(memcmp(&p1, &p2, sizeof(p1)) == 0);
+}
+
 int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
@@ -156,6 +174,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	check_json(data, size);
 	rc = pm_enc_decode(0, data, size, count_cb, &calls, err, sizeof(err));
 	CHECK(rc < 0 || (unsigned int)rc == calls);
+	check_path(data, size);
 	return 0;
 }
 

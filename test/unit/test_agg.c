@@ -748,6 +748,16 @@ test_set_path(void **state)
 	assert_non_null(strstr(s.json, "{\"name\":\"unknown\",\"sent\":10,"));
 	assert_null(strstr(s.json, "\"name\":\"spine1\""));
 	seen_free(&s);
+	/* A reset (a consumer's rebalance) forgets windows, keeps paths. */
+	fl.seq = 7;
+	assert_int_equal(add(a, &fl), PM_AGG_LATE);
+	pm_agg_reset(a);
+	assert_int_equal(pm_agg_watermark(a), 0);
+	assert_int_equal(add(a, &fl), PM_AGG_ADDED);
+	assert_int_equal(pm_agg_flush(a, true, emit_cb, &s), 1);
+	assert_non_null(strstr(s.json, "\"spines\":[{\"name\":\"spine4\","
+			       "\"sent\":10,"));
+	seen_free(&s);
 	pm_agg_free(a);
 }
 

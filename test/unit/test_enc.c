@@ -899,6 +899,96 @@ test_json_errors(void **state)
 	assert_non_null(strstr(err, "unexpected data"));
 }
 
+static void
+test_path_roundtrip(void **state)
+{
+	struct pm_path p, q;
+	char buf[2048];
+	int n;
+
+	(void)state;
+	memset(&p, 0, sizeof(p));
+	p.time_ns = 1700000000123456789ULL;
+	p.src = 0x0a400a0a;		/* 10.64.10.10 */
+	p.dst = 0x0a401514;
+	p.sport = 49153;
+	p.dport = 862;
+	p.proto = 17;
+	p.nhops = 3;
+	p.hops[0] = 0x0a400a01;
+	p.hops[1] = 0;			/* no reply at TTL 2 */
+	p.hops[2] = 0x0afe0002;
+	snprintf(p.prober, sizeof(p.prober), "pod1 \"appliance\"");
+	snprintf(p.spine, sizeof(p.spine), "spine2");
+	n = pm_enc_path_json(&p, buf, sizeof(buf));
+	assert_true(n > 0);
+	assert_string_equal(buf, "{\"schema\":1,\"kind\":\"path\",\"prober\":"
+		"\"pod1 \\\"appliance\\\"\",\"time_ns\":1700000000123456789,"
+		"\"src\":\"10.64.10.10\",\"dst\":\"10.64.21.20\",\"sport\":49153,"
+		"\"dport\":862,\"proto\":\"udp\",\"hops\":[\"10.64.10.1\",\"*\","
+		"\"10.254.0.2\"],\"spine\":\"spine2\"}");
+	assert_int_equal(pm_enc_path_decode(buf, (size_t)n, &q, err, sizeof(err)), 0);
+	assert_memory_equal(&p, &q, sizeof(p));
+	/* Too small a buffer. */
+	assert_int_equal(pm_enc_path_json(&p, buf, 40), -ENOSPC);
+	/* Unknown keys are skipped, order does not matter, spine may be null. */
+	snprintf(buf, sizeof(buf), "{\"hops\":[\"10.254.0.3\"],\"x\":{\"y\":[1,2]},"
+		 "\"dport\":862,\"sport\":1,\"dst\":\"10.0.0.2\",\"src\":\"10.0.0.1\","
+		 "\"kind\":\"path\",\"schema\":1,\"spine\":null}");
+	assert_int_equal(pm_enc_path_decode(buf, strlen(buf), &q, err, sizeof(err)), 0);
+	assert_int_equal(q.nhops, 1);
+	assert_int_equal(q.hops[0], 0x0afe0003);
+	assert_string_equal(q.spine, "");
+	assert_int_equal(q.proto, 17);
+}
+
+static void
+test_path_errors(void **state)
+{
+	static const struct {
+		const char *in;
+		int rc;
+		const char *what;
+	} bad[] = {
+		{ "", -EINVAL, "expected '{'" },
+		{ "{\"schema\":2,\"kind\":\"path\",\"src\":\"10.0.0.1\",\"dst\":"
+		  "\"10.0.0.2\",\"sport\":1,\"dport\":2,\"hops\":[]}", -EPROTONOSUPPORT,
+		  "schema 2" },
+		{ "{\"schema\":1,\"kind\":\"summary\"}", -EINVAL, "not a path" },
+		{ "{\"schema\":1,\"kind\":\"path\",\"dst\":\"10.0.0.2\",\"sport\":1,"
+		  "\"dport\":2,\"hops\":[]}", -EINVAL, "'src': missing" },
+		{ "{\"schema\":1,\"kind\":\"path\",\"src\":\"10.0.0.300\"}", -EINVAL,
+		  "not an IPv4" },
+		{ "{\"schema\":1,\"kind\":\"path\",\"src\":\"10.0.0.1\",\"dst\":"
+		  "\"10.0.0.2\",\"sport\":70000}", -EINVAL, "out of range" },
+		{ "{\"schema\":1,\"kind\":\"path\",\"src\":\"10.0.0.1\",\"dst\":"
+		  "\"10.0.0.2\",\"sport\":1,\"dport\":2}", -EINVAL, "neither" },
+		{ "{\"schema\":1,\"schema\":1}", -EINVAL, "duplicate" },
+		{ "{\"schema\":1,\"proto\":\"sctp\"}", -EINVAL, "udp, tcp or icmp" },
+		{ "{\"schema\":1,\"hops\":[\"10.0.0.1\" \"10.0.0.2\"]}", -EINVAL,
+		  "expected ',' or ']'" },
+		{ "{\"schema\":1} x", -EINVAL, "unexpected data" },
+	};
+	char many[1024];
+	struct pm_path q;
+	size_t i, n;
+
+	(void)state;
+	for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		assert_int_equal(pm_enc_path_decode(bad[i].in, strlen(bad[i].in), &q,
+						    err, sizeof(err)), bad[i].rc);
+		if (strstr(err, bad[i].what) == NULL)
+			fail_msg("'%s': error '%s' lacks '%s'", bad[i].in, err, bad[i].what);
+	}
+	n = (size_t)snprintf(many, sizeof(many), "{\"schema\":1,\"hops\":[");
+	for (i = 0; i <= PM_PATH_MAX_HOPS; i++)
+		n += (size_t)snprintf(many + n, sizeof(many) - n, "%s\"*\"", i ? "," : "");
+	snprintf(many + n, sizeof(many) - n, "]}");
+	assert_int_equal(pm_enc_path_decode(many, strlen(many), &q, err, sizeof(err)),
+			 -EINVAL);
+	assert_non_null(strstr(err, "more than 32 hops"));
+}
+
 int
 main(void)
 {
@@ -917,6 +1007,8 @@ main(void)
 		cmocka_unit_test(test_json_order),
 		cmocka_unit_test(test_json_schema1),
 		cmocka_unit_test(test_json_errors),
+		cmocka_unit_test(test_path_roundtrip),
+		cmocka_unit_test(test_path_errors),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
