@@ -368,6 +368,39 @@ agg_summary(void *arg, const struct pm_record *recs, unsigned int n,
 	return 0;
 }
 
+/*
+ * Count a refused message by cause: encoding (no or unknown header, or
+ * neither JSON nor a batch when sniffed), schema (a schema or version this
+ * build does not know: lib/enc.c says which in @err), else a malformed
+ * binary batch or JSON line.
+ */
+static void
+agg_refused_cause(struct agg *g, int enc, int rc, const char *err,
+		  const rd_kafka_message_t *m)
+{
+	const char *p = m->payload;
+	size_t i = 0;
+
+	if (rc == -EPROTONOSUPPORT && (strstr(err, "schema ") != NULL ||
+				       strstr(err, "version ") != NULL)) {
+		g->refused_schema++;
+		return;
+	}
+	if (enc == 0) {
+		while (i < m->len && (p[i] == ' ' || p[i] == '\t' || p[i] == '\r' ||
+				      p[i] == '\n'))
+			i++;
+		enc = i < m->len && p[i] == '{' ? PM_ENC_JSON :
+		      m->len >= 4 && memcmp(p, "PMB1", 4) == 0 ? PM_ENC_BINARY : -1;
+	}
+	if (enc < 0)
+		g->refused_enc++;
+	else if (enc == PM_ENC_BINARY)
+		g->refused_bin++;
+	else
+		g->refused_json++;
+}
+
 static void
 agg_message(struct agg *g, rd_kafka_message_t *m)
 {
@@ -390,14 +423,7 @@ agg_message(struct agg *g, rd_kafka_message_t *m)
 	     pm_enc_decode(enc, m->payload, m->len, agg_summary, &am, err, sizeof(err));
 	if (rc < 0) {
 		g->refused++;
-		if (enc < 0)
-			g->refused_enc++;
-		else if (rc == -EPROTONOSUPPORT)
-			g->refused_schema++;
-		else if (enc == PM_ENC_BINARY)
-			g->refused_bin++;
-		else
-			g->refused_json++;
+		agg_refused_cause(g, enc, rc, err, m);
 		if (agg_now_ms() - g->last_log_ms > 10000) {
 			g->last_log_ms = agg_now_ms();
 			fprintf(stderr, "pmesh-aggregator: %s[%" PRId32 "]@%" PRId64 ": %s; "

@@ -120,6 +120,16 @@ check duplicates 0
 check late 0
 check "unknown source" 2
 check "unknown destination" 2
+# By cause: no/unknown encoding (avro, no header), malformed batches (bad
+# magic, truncated), malformed JSON (cut, not JSON, a string for a number),
+# unknown schema or version (schema 9, a batch of a random version).
+cause="refused by cause: encoding 2, binary 2, json 3, schema 2"
+if grep -q "$cause" "$KT/agg.err"; then
+	echo "ok: $cause"
+else
+	echo "FAIL: want '$cause', got '$(grep 'by cause' "$KT/agg.err")'"
+	fail=1
+fi
 
 python3 - "$KT/exp.json" "$KT/tables.json" <<'PY' || fail=1
 import collections, json, sys
