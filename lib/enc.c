@@ -20,6 +20,7 @@
  * understood is refused whole with a one-line reason (what and at which
  * byte), never half-delivered.  Nothing here runs on the data path.
  */
+#include <endian.h>
 #include <errno.h>
 #include <inttypes.h>
 #include <limits.h>
@@ -317,7 +318,11 @@ struct bin_rd {
 	bool bad;
 };
 
-static uint64_t
+/*
+ * Little-endian field of @n bytes.  Always inlined, so that with @n
+ * constant it is one load (the aggregator decodes millions a second).
+ */
+static inline __attribute__((always_inline)) uint64_t
 rd_le(struct bin_rd *r, unsigned int n)
 {
 	uint64_t v = 0;
@@ -328,37 +333,52 @@ rd_le(struct bin_rd *r, unsigned int n)
 		r->off = r->end;
 		return 0;
 	}
-	for (i = 0; i < n; i++)
-		v |= (uint64_t)r->p[r->off + i] << (8 * i);
+	if (n == 8) {
+		memcpy(&v, r->p + r->off, 8);
+		v = le64toh(v);
+	} else if (n == 4) {
+		uint32_t u;
+
+		memcpy(&u, r->p + r->off, 4);
+		v = le32toh(u);
+	} else if (n == 2) {
+		uint16_t u;
+
+		memcpy(&u, r->p + r->off, 2);
+		v = le16toh(u);
+	} else {
+		for (i = 0; i < n; i++)
+			v |= (uint64_t)r->p[r->off + i] << (8 * i);
+	}
 	r->off += n;
 	return v;
 }
 
-static uint8_t
+static inline uint8_t
 rd8(struct bin_rd *r)
 {
 	return (uint8_t)rd_le(r, 1);
 }
 
-static uint16_t
+static inline uint16_t
 rd16(struct bin_rd *r)
 {
 	return (uint16_t)rd_le(r, 2);
 }
 
-static uint32_t
+static inline uint32_t
 rd32(struct bin_rd *r)
 {
 	return (uint32_t)rd_le(r, 4);
 }
 
-static uint64_t
+static inline uint64_t
 rd64(struct bin_rd *r)
 {
 	return rd_le(r, 8);
 }
 
-static void
+static inline void
 rd_stat(struct bin_rd *r, struct pm_rec_stat *s)
 {
 	s->min = rd64(r);

@@ -463,6 +463,50 @@ test_dedup(void **state)
 	pm_agg_free(a);
 }
 
+/*
+ * Ids are kept as one run of bits per prober lcore: seqs before the run,
+ * far after it (kept apart), far before it, across 64-bit words -- each new
+ * once and a duplicate the second time.
+ */
+static void
+test_dedup_runs(void **state)
+{
+	static const uint64_t seqs[] = {
+		1000, 1001, 1063, 1064, 999, 936, 935, 64, 63, 1, 5000,
+		1000 + (1ull << 24), 1ull << 40, (1ull << 40) + 1, UINT64_MAX - 1,
+		2000000, 3,
+	};
+	const size_t n = sizeof(seqs) / sizeof(seqs[0]);
+	struct pm_agg *a = new_agg(NULL);
+	struct pm_agg_stats st;
+	struct flow fl = { .src = host_ip(0, 1), .dst = host_ip(5, 1),
+			   .sport = 49152, .ws = T0, .sent = 10, .received = 10 };
+	size_t i;
+
+	(void)state;
+	for (i = 0; i < n; i++) {
+		fl.seq = seqs[i];
+		if (add(a, &fl) != PM_AGG_ADDED)
+			fail_msg("seq %" PRIu64 " (#%zu) not added", seqs[i], i);
+	}
+	for (i = 0; i < n; i++) {
+		fl.seq = seqs[i];
+		if (add(a, &fl) != PM_AGG_DUP)
+			fail_msg("seq %" PRIu64 " (#%zu) not a duplicate", seqs[i], i);
+	}
+	/* Neighbours of them all are still new. */
+	fl.seq = 1002;
+	assert_int_equal(add(a, &fl), PM_AGG_ADDED);
+	fl.seq = 2;
+	assert_int_equal(add(a, &fl), PM_AGG_ADDED);
+	fl.seq = (1ull << 40) + 2;
+	assert_int_equal(add(a, &fl), PM_AGG_ADDED);
+	pm_agg_get_stats(a, &st);
+	assert_int_equal(st.summaries, n + 3);
+	assert_int_equal(st.dup, n);
+	pm_agg_free(a);
+}
+
 static void
 test_late_unknown(void **state)
 {
@@ -834,6 +878,7 @@ main(void)
 		cmocka_unit_test(test_cfg_and_args),
 		cmocka_unit_test(test_hist_percentiles),
 		cmocka_unit_test(test_dedup),
+		cmocka_unit_test(test_dedup_runs),
 		cmocka_unit_test(test_late_unknown),
 		cmocka_unit_test(test_windows_order),
 		cmocka_unit_test(test_loc_clean),
