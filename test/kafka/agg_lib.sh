@@ -1,12 +1,15 @@
 # SPDX-License-Identifier: BSD-3-Clause
 # Shared by the aggregator tests (sourced after kafka_lib.sh): the 8-rack,
 # 4-spine topology kfeed --fabric 8 plays, and a table comparer.
-AGG=$B/app/aggregator/pmesh-aggregator
+AGG=${B:-build}/app/aggregator/pmesh-aggregator
 
+# agg_topology FILE [PODS]: PODS pods (default 2) of 4 racks, rack k being
+# 10.64.k.0/24 as kfeed --fabric (4 x PODS) plays it, and 4 spines chosen
+# by source port.
 agg_topology() {
-	cat >"$1" <<'CFG'
+	cat >"$1" <<CFG
 topology = {
-  patterns = ( { pods = 2; racks_per_pod = 4; pod_name = "pod%u"; rack_name = "pod%u-r%u";
+  patterns = ( { pods = ${2:-2}; racks_per_pod = 4; pod_name = "pod%u"; rack_name = "pod%u-r%u";
                  base = "10.64.0.0"; rack_prefix = 24; pod_first = 1; rack_first = 1; } );
   spines = ( { name = "spine1"; addresses = [ "10.254.0.1" ]; },
              { name = "spine2"; addresses = [ "10.254.0.2" ]; },

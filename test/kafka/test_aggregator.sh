@@ -12,21 +12,8 @@ kt_need "$AGG" "$KFEED" "$CAT"
 kt_start_mock --partitions 8 --quiet
 fail=0
 
-cat >"$KT/topo.cfg" <<'CFG'
-topology = {
-  patterns = ( { pods = 2; racks_per_pod = 4; pod_name = "pod%u"; rack_name = "pod%u-r%u";
-                 base = "10.64.0.0"; rack_prefix = 24; pod_first = 1; rack_first = 1; } );
-  spines = ( { name = "spine1"; addresses = [ "10.254.0.1" ]; },
-             { name = "spine2"; addresses = [ "10.254.0.2" ]; },
-             { name = "spine3"; addresses = [ "10.254.0.3" ]; },
-             { name = "spine4"; addresses = [ "10.254.0.4" ]; } );
-  static_spines = (
-    { src_rack = "*"; dst_rack = "*"; sport_first = 49152; sport_last = 49152; spine = "spine1"; },
-    { src_rack = "*"; dst_rack = "*"; sport_first = 49153; sport_last = 49153; spine = "spine2"; },
-    { src_rack = "*"; dst_rack = "*"; sport_first = 49154; sport_last = 49154; spine = "spine3"; },
-    { src_rack = "*"; dst_rack = "*"; sport_first = 49155; sport_last = 49155; spine = "spine4"; } );
-};
-CFG
+. "$(dirname "$0")/agg_lib.sh"
+agg_topology "$KT/topo.cfg"
 N=$((8 * 8 * 4 * 30))
 timeout 60 "$KFEED" -b "$BS" --id fab --fabric 8 --drop-spine 1 --drop-pct 2 --count $N \
 	--lcores 4 --expect "$KT/exp.json" --spool-dir "$KT/spool" >"$KT/feed.out" 2>&1 ||
