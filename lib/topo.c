@@ -59,6 +59,8 @@ struct topo_rack {
 	uint32_t name;
 	uint32_t pod;
 	int line;		/* its entry, or its pattern */
+	uint32_t srv_off;	/* its servers: servers[srv_off .. + srv_n) */
+	uint32_t srv_n;
 };
 
 struct topo_spine {
@@ -115,6 +117,8 @@ struct pm_topo {
 	uint32_t nhops, hops_cap;
 	struct topo_rule *rules;	/* file order: first match wins */
 	uint32_t nrules, rules_cap;
+	uint32_t *servers;		/* by rack, in rack order */
+	uint32_t nservers, servers_cap;
 	struct topo_hash hash[3];	/* by enum topo_el */
 };
 
@@ -157,7 +161,8 @@ static const struct topo_key rack_keys[] = {
 
 enum {
 	PK_PODS, PK_RACKS_PER_POD, PK_POD_NAME, PK_RACK_NAME, PK_BASE,
-	PK_RACK_PREFIX, PK_POD_FIRST, PK_RACK_FIRST, PK_TOR_HOST,
+	PK_RACK_PREFIX, PK_POD_FIRST, PK_RACK_FIRST, PK_TOR_HOST, PK_SERVERS,
+	PK_SERVER_FIRST,
 };
 
 static const struct topo_key pattern_keys[] = {
@@ -170,6 +175,8 @@ static const struct topo_key pattern_keys[] = {
 	[PK_POD_FIRST] = { "pod_first", false },
 	[PK_RACK_FIRST] = { "rack_first", false },
 	[PK_TOR_HOST] = { "tor_host", false },
+	[PK_SERVERS] = { "servers", false },
+	[PK_SERVER_FIRST] = { "server_first", false },
 };
 
 static const struct topo_key spine_keys[] = {
@@ -768,12 +775,26 @@ topo_rack_add(struct topo_build *b, const char *name, uint32_t pod, int line,
 	t->racks[r].name = topo_pool_add(b, name);
 	t->racks[r].pod = pod;
 	t->racks[r].line = line;
+	t->racks[r].srv_off = t->nservers;
+	t->racks[r].srv_n = 0;
 	if (t->racks[r].name == UINT32_MAX)
 		return PM_TOPO_NONE;
 	t->nracks++;
 	if (topo_hash_add(b, TE_RACK, r) < 0)
 		return PM_TOPO_NONE;
 	return r;
+}
+
+/* A server of @rack, the rack added last (servers are kept by rack). */
+static void
+topo_server_add(struct topo_build *b, uint32_t rack, uint32_t ip)
+{
+	struct pm_topo *t = b->t;
+
+	if (rack != t->nracks - 1 || TOPO_GROW(b, servers, nservers, servers_cap) < 0)
+		return;
+	t->servers[t->nservers++] = ip;
+	t->racks[rack].srv_n++;
 }
 
 static void
@@ -831,9 +852,14 @@ topo_read_rack(struct topo_build *b, const config_setting_t *g, uint32_t pod,
 
 		snprintf(what, sizeof(what), "hosts[%d]", i);
 		if (topo_hosts_entry(b, el, line, what, &lo, &hi) == 0 &&
-		    r != PM_TOPO_NONE)
+		    r != PM_TOPO_NONE) {
 			topo_range_add(b, lo, hi, r, topo_file(el, b->path),
 				       line);
+			/* A single address is a server (a pinglist target);
+			 * a prefix only says where the rack's hosts are. */
+			if (lo == hi)
+				topo_server_add(b, r, lo);
+		}
 	}
 }
 
@@ -947,6 +973,7 @@ topo_read_pattern(struct topo_build *b, const config_setting_t *g,
 	const config_setting_t *v[NKEYS(pattern_keys)];
 	const char *file = topo_file(g, b->path), *pod_fmt, *rack_fmt, *str;
 	int64_t pods = 0, rpp = 0, plen = 0, pfirst = 1, rfirst = 1, tor = 0;
+	int64_t nsrv = 0, sfirst = 1;
 	char name[PM_CFG_NAME_MAX], ipb[16];
 	int line = topo_line(g), rc = 0;
 	uint64_t size, total;
@@ -996,6 +1023,19 @@ topo_read_pattern(struct topo_build *b, const config_setting_t *g,
 	if (size != 0 && v[PK_TOR_HOST] != NULL)
 		rc |= topo_int(b, v[PK_TOR_HOST], "tor_host", 1,
 			       (int64_t)size - 2, &tor);
+	if (size != 0 && v[PK_SERVER_FIRST] != NULL)
+		rc |= topo_int(b, v[PK_SERVER_FIRST], "server_first", 1,
+			       (int64_t)size - 2, &sfirst);
+	if (size != 0 && v[PK_SERVERS] != NULL)
+		rc |= topo_int(b, v[PK_SERVERS], "servers", 0,
+			       (int64_t)size - 1 - sfirst, &nsrv);
+	if (rc == 0 && tor >= sfirst && tor < sfirst + nsrv) {
+		pm_cfg_err(b->e, file, topo_line(v[PK_TOR_HOST]),
+			   "tor_host = %" PRId64 " is one of the servers (%"
+			   PRId64 "..%" PRId64 ")", tor, sfirst,
+			   sfirst + nsrv - 1);
+		rc = -1;
+	}
 	if (rc != 0 || pod_fmt == NULL || rack_fmt == NULL || str == NULL)
 		return;
 	total = (uint64_t)pods * (uint64_t)rpp;
@@ -1047,6 +1087,8 @@ topo_read_pattern(struct topo_build *b, const config_setting_t *g,
 			if (tor != 0)
 				topo_hop_add(b, lo + (uint32_t)tor, PM_TOPO_TOR, r,
 					     file, line);
+			for (int64_t sv = 0; sv < nsrv && !b->oom; sv++)
+				topo_server_add(b, r, lo + (uint32_t)(sfirst + sv));
 		}
 	}
 }
@@ -1410,6 +1452,7 @@ pm_topo_free(struct pm_topo *t)
 	for (i = 0; i < NKEYS(t->hash); i++)
 		free(t->hash[i].slot);
 	free(t->rules);
+	free(t->servers);
 	free(t->hops);
 	free(t->ranges);
 	free(t->spines);
@@ -1554,4 +1597,37 @@ pm_topo_static_spine(const struct pm_topo *t, uint32_t src_rack,
 			return r->spine;
 	}
 	return PM_TOPO_NONE;
+}
+
+uint32_t
+pm_topo_rack_servers(const struct pm_topo *t, uint32_t rack, const uint32_t **ips)
+{
+	if (t == NULL || rack >= t->nracks) {
+		if (ips != NULL)
+			*ips = NULL;
+		return 0;
+	}
+	if (ips != NULL)
+		*ips = t->servers + t->racks[rack].srv_off;
+	return t->racks[rack].srv_n;
+}
+
+uint32_t
+pm_topo_pod_racks(const struct pm_topo *t, uint32_t pod, uint32_t *first)
+{
+	uint32_t r, n = 0;
+
+	/* Racks of a pod are consecutive unless explicit racks join a
+	 * patterned pod: count, and say where the first is. */
+	if (first != NULL)
+		*first = PM_TOPO_NONE;
+	if (t == NULL)
+		return 0;
+	for (r = 0; r < t->nracks; r++) {
+		if (t->racks[r].pod != pod)
+			continue;
+		if (n++ == 0 && first != NULL)
+			*first = r;
+	}
+	return n;
 }

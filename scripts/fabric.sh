@@ -151,7 +151,7 @@ write_topology() {	# FILE
 		echo "topology = {"
 		echo "  patterns = ( { pods = $pods; racks_per_pod = $tors; pod_name = \"pod%u\";"
 		echo "                 rack_name = \"pod%u-r%u\"; base = \"10.64.0.0\"; rack_prefix = 24;"
-		echo "                 tor_host = 1; } );"
+		echo "                 tor_host = 1; servers = $hosts; server_first = 10; } );"
 		echo "  spines = ("
 		for s in $(seq "$spines"); do
 			printf '    { name = "spine%u"; addresses = [' "$s"
