@@ -246,4 +246,40 @@ void pm_wire_arp_reply(uint8_t *frame, const uint8_t mac[6], uint32_t ip);
  */
 int pm_wire_icmp_echo_reply(uint8_t *frame, const struct pm_pkt *pkt);
 
+/* Path discovery ----------------------------------------------------- */
+
+/** What an ICMP error quotes of the packet that caused it (host order). */
+struct pm_icmp_quote {
+	uint8_t type;		/**< 11 Time Exceeded, 3 Destination Unreachable */
+	uint8_t code;
+	uint32_t from;		/**< the router (or host) that sent the error */
+	uint32_t sip;		/**< the quoted packet's addresses ... */
+	uint32_t dip;
+	uint16_t ip_id;		/**< ... IPv4 ID ... */
+	uint8_t proto;
+	uint16_t sport;		/**< ... and UDP/TCP ports */
+	uint16_t dport;
+};
+
+#define PM_ICMP_TIME_EXCEEDED	11
+#define PM_ICMP_UNREACHABLE	3
+
+/**
+ * Read an ICMP Time Exceeded or Destination Unreachable message (a frame
+ * pm_wire_parse() called PM_WIRE_ICMP, @pkt its result) and what it quotes:
+ * the original IPv4 header and the first 8 bytes after it.  The ICMP
+ * checksum is verified.  Returns PM_WIRE_OK, or PM_WIRE_NOT_FOR_US (another
+ * ICMP type) / PM_WIRE_TRUNCATED / PM_WIRE_BAD_IP (a quote too short or not
+ * IPv4) / PM_WIRE_IP_CSUM (ICMP checksum).
+ */
+int pm_wire_icmp_quote(const uint8_t *frame, const struct pm_pkt *pkt,
+		       struct pm_icmp_quote *q);
+
+/**
+ * Make a probe frame a path-discovery probe: IPv4 TTL @ttl and ID @ip_id,
+ * header checksum recomputed.  The 5-tuple stays the flow's, so routers
+ * hash it onto the flow's own path (Paris traceroute).
+ */
+void pm_wire_trace_mark(uint8_t *frame, uint8_t ttl, uint16_t ip_id);
+
 #endif /* PM_WIRE_H */

@@ -847,3 +847,51 @@ pm_wire_icmp_echo_reply(uint8_t *frame, const struct pm_pkt *pkt)
 	ip4_csum_set(ip, pkt->l4_off - pkt->l3_off);
 	return PM_WIRE_OK;
 }
+
+/* ---- path discovery ---- */
+
+int
+pm_wire_icmp_quote(const uint8_t *frame, const struct pm_pkt *pkt,
+		   struct pm_icmp_quote *q)
+{
+	const uint8_t *icmp = frame + pkt->l4_off, *in;
+	uint32_t len = pkt->pl_len, ihl;
+
+	if (pkt->proto != IPPROTO_ICMP_ || len < 8)
+		return PM_WIRE_TRUNCATED;
+	if (icmp[0] != PM_ICMP_TIME_EXCEEDED && icmp[0] != PM_ICMP_UNREACHABLE)
+		return PM_WIRE_NOT_FOR_US;
+	if (pm_wire_csum_fold(pm_wire_csum_partial(icmp, len, 0)) != 0)
+		return PM_WIRE_IP_CSUM;
+	/* 8 bytes of ICMP header, then the quoted IPv4 header + 8 bytes. */
+	in = icmp + 8;
+	len -= 8;
+	if (len < PM_IP4_HLEN)
+		return PM_WIRE_TRUNCATED;
+	if ((in[0] >> 4) != 4 || (in[0] & 0xf) < 5)
+		return PM_WIRE_BAD_IP;
+	ihl = (uint32_t)(in[0] & 0xf) * 4;
+	if (len < ihl + 8)
+		return PM_WIRE_TRUNCATED;
+	memset(q, 0, sizeof(*q));
+	q->type = icmp[0];
+	q->code = icmp[1];
+	q->from = pkt->sip;
+	q->ip_id = get16(in + 4);
+	q->proto = in[9];
+	q->sip = get32(in + 12);
+	q->dip = get32(in + 16);
+	q->sport = get16(in + ihl);
+	q->dport = get16(in + ihl + 2);
+	return PM_WIRE_OK;
+}
+
+void
+pm_wire_trace_mark(uint8_t *frame, uint8_t ttl, uint16_t ip_id)
+{
+	uint8_t *ip = frame + PM_ETH_HLEN;
+
+	put16(ip + 4, ip_id);
+	ip[8] = ttl;
+	ip4_csum_set(ip, PM_IP4_HLEN);
+}

@@ -147,6 +147,11 @@ exercise_copy(const uint8_t *data, size_t size)
 				rp.pl_len, NULL) == tlv);
 		}
 	} else if (rc == PM_WIRE_ICMP) {
+		struct pm_icmp_quote q;
+
+		/* Path discovery reads router errors: never past the frame. */
+		if (pm_wire_icmp_quote(buf, &pkt, &q) == PM_WIRE_OK)
+			CHECK(q.type == PM_ICMP_TIME_EXCEEDED || q.type == PM_ICMP_UNREACHABLE);
 		CHECK((uint32_t)pkt.pl_off + pkt.pl_len <= len);
 		if (pm_wire_icmp_echo_reply(buf, &pkt) == PM_WIRE_OK)
 			CHECK(pm_wire_parse(buf, len, &rp) == PM_WIRE_ICMP);

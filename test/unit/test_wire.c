@@ -69,6 +69,12 @@ rd16(const uint8_t *p)
 	return (uint16_t)((p[0] << 8) | p[1]);
 }
 
+static uint32_t
+rd32(const uint8_t *p)
+{
+	return (uint32_t)rd16(p) << 16 | rd16(p + 2);
+}
+
 static void
 wr16(uint8_t *p, uint16_t v)
 {
@@ -1038,6 +1044,68 @@ test_icmp_echo(void **state)
 	assert_int_equal(pm_wire_icmp_echo_reply(f, &pkt), PM_WIRE_NOT_FOR_US);
 }
 
+/*
+ * Path discovery: a probe marked with TTL 2 and an ID, quoted by a router's
+ * Time Exceeded (outer IP from the router, ICMP header, the probe's IP
+ * header and first 8 bytes): the quote gives back the router, the ID and
+ * the 5-tuple; other ICMP types, a bad checksum and short quotes refuse.
+ */
+static void
+test_icmp_quote(void **state)
+{
+	uint8_t probe[256], f[128];
+	struct pm_icmp_quote q;
+	struct pm_pkt pkt;
+	int n, plen;
+
+	(void)state;
+	n = build_probe(probe, sizeof(probe), 44);
+	assert_true(n > 0);
+	pm_wire_trace_mark(probe, 2, 0x8123);
+	assert_int_equal(pm_wire_parse(probe, (uint32_t)n, &pkt), PM_WIRE_OK);
+	assert_int_equal(pkt.ttl, 2);
+	assert_int_equal(rd16(probe + 18), 0x8123);
+
+	plen = 8 + 20 + 8;
+	memset(f, 0, sizeof(f));
+	memcpy(f, mac_a, 6);
+	memcpy(f + 6, mac_b, 6);
+	wr16(f + 12, 0x0800);
+	f[14] = 0x45;
+	wr16(f + 16, 20 + plen);
+	f[22] = 64;
+	f[23] = 1;
+	wr16(f + 26, 0xac12);		/* 172.18.0.0: a spine */
+	wr16(f + 28, 0x0000);
+	memcpy(f + 30, probe + 26, 4);	/* to the probe's source */
+	fix_ip_csum(f, 14);
+	f[34] = PM_ICMP_TIME_EXCEEDED;
+	memcpy(f + 42, probe + 14, 28);	/* IP header + UDP header */
+	wr16(f + 36, pm_wire_csum_fold(pm_wire_csum_partial(f + 34, plen, 0)));
+	n = 14 + 20 + plen;
+	assert_int_equal(pm_wire_parse(f, (uint32_t)n, &pkt), PM_WIRE_ICMP);
+	assert_int_equal(pm_wire_icmp_quote(f, &pkt, &q), PM_WIRE_OK);
+	assert_int_equal(q.type, PM_ICMP_TIME_EXCEEDED);
+	assert_int_equal(q.from, 0xac120000);
+	assert_int_equal(q.ip_id, 0x8123);
+	assert_int_equal(q.proto, 17);
+	assert_int_equal(q.sip, rd32(probe + 26));
+	assert_int_equal(q.dip, rd32(probe + 30));
+	assert_int_equal(q.sport, rd16(probe + 34));
+	assert_int_equal(q.dport, rd16(probe + 36));
+
+	/* Corrupt checksum, an echo, a quote cut short. */
+	f[45] ^= 1;
+	assert_int_equal(pm_wire_icmp_quote(f, &pkt, &q), PM_WIRE_IP_CSUM);
+	f[45] ^= 1;
+	n = build_echo(f, 8);
+	assert_int_equal(pm_wire_parse(f, (uint32_t)n, &pkt), PM_WIRE_ICMP);
+	assert_int_equal(pm_wire_icmp_quote(f, &pkt, &q), PM_WIRE_NOT_FOR_US);
+	pkt.pl_len = 8 + 12;
+	f[34] = PM_ICMP_TIME_EXCEEDED;
+	assert_int_equal(pm_wire_icmp_quote(f, &pkt, &q), PM_WIRE_IP_CSUM);
+}
+
 /* With a UDP checksum in the request, the reply's (carried over through
  * the base fields and any TLV flag set) verifies, for TLVs that tile and
  * for padding that does not, at every length and odd lengths too. */
@@ -1140,6 +1208,7 @@ main(void)
 		cmocka_unit_test(test_parse_garbage),
 		cmocka_unit_test(test_arp),
 		cmocka_unit_test(test_icmp_echo),
+		cmocka_unit_test(test_icmp_quote),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
