@@ -965,6 +965,26 @@ ks_event(struct pm_sink *sk, const char *json, size_t len)
 	return 0;
 }
 
+/* Path records: JSON, keyed by the flow so a compacted topic keeps the
+ * newest of each; spooled like everything else when brokers are away. */
+static int
+ks_path(struct pm_sink *sk, const struct pm_path *p)
+{
+	struct ksink *ks = sk->priv;
+	char key[64], line[1024];
+	int len = pm_enc_path_json(p, line, sizeof(line));
+
+	if (len < 0) {
+		sk->paths_failed++;
+		return len;
+	}
+	snprintf(key, sizeof(key), "%08x-%08x-%u-%u", p->src, p->dst, p->sport,
+		 p->dport);
+	ks_emit(ks, PM_KT_PATHS, key, strlen(key), line, (size_t)len, 0);
+	sk->paths++;
+	return 0;
+}
+
 static int
 ks_poll(struct pm_sink *sk)
 {
@@ -1043,4 +1063,5 @@ const struct pm_sink_ops pm_sink_kafka = {
 	.flush = ks_flush,
 	.close = ks_close,
 	.event = ks_event,
+	.path = ks_path,
 };

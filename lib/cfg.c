@@ -133,6 +133,12 @@ static const struct cfg_key prober_keys[] = {
 	KEY_INT("idle_sleep_us", struct pm_prober_cfg, idle_sleep_us, 0,
 		1000000, 0, 0, "--idle-sleep-us",
 		"sleep after an empty poll; 0 busy-polls"),
+	KEY_INT("trace_interval_s", struct pm_prober_cfg, trace_interval_s, 0,
+		86400, 0, 0, "--trace-interval",
+		"path discovery: re-trace each flow this often (and soon after it "
+		"loses); 0 off"),
+	KEY_INT("trace_max_ttl", struct pm_prober_cfg, trace_max_ttl, 1, 31, 8,
+		0, "--trace-max-ttl", "path discovery: highest TTL sent"),
 	KEY_INT("duration_s", struct pm_prober_cfg, duration_s, 0, 31536000, 0,
 		0, "--duration", "stop after this long; 0 runs until signalled"),
 	KEY_INT("status_ms", struct pm_prober_cfg, status_ms, 0, 3600000,

@@ -97,7 +97,8 @@ struct pm_prober_cfg {
 	char sink[16];			/**< "json" or "kafka" */
 	char output[PM_CFG_PATH_MAX];	/**< json sink destination, "-" = stdout */
 	uint32_t export_ring;		/**< records per lcore ring; 0 = auto */
-	uint32_t rsvd3;
+	uint32_t trace_interval_s;	/**< path discovery per flow; 0 = off */
+	uint32_t trace_max_ttl;		/**< highest TTL traced, default 8 */
 	struct pm_kafka_cfg kafka;
 	struct pm_target_cfg *targets;	/**< malloc'd, ntargets */
 	uint32_t ntargets;

@@ -36,7 +36,10 @@
 
 enum pm_rec_kind {
 	PM_REC_SUMMARY = 1,
+	PM_REC_PATH = 2,	/**< a flow's discovered path (one record) */
 };
+
+#define PM_REC_PATH_HOPS	32
 
 enum pm_engine_id {
 	PM_ENGINE_NONE = 0,
@@ -138,6 +141,14 @@ struct pm_record {
 			struct pm_hist_ent ent[PM_REC_ENT0];
 		} p0;
 		struct pm_hist_ent ent[PM_REC_ENTN];	/**< part > 0 */
+		/** kind PM_REC_PATH: h has the flow, window_start_ns the
+		 * time the trace ended. */
+		struct {
+			uint8_t nhops;		/**< TTLs sent (hops[0..nhops)) */
+			uint8_t dest_ttl;	/**< the target answered at this TTL; 0 never */
+			uint16_t rsvd;
+			uint32_t hops[PM_REC_PATH_HOPS];	/**< 0: no answer */
+		} path;
 	};
 };
 

@@ -22,6 +22,7 @@
 #include "pm_record.h"
 
 struct pm_sink;
+struct pm_path;		/* pm_enc.h */
 
 struct pm_sink_ops {
 	const char *name;
@@ -43,6 +44,11 @@ struct pm_sink_ops {
 	 * the events stream.  NULL: the sink carries no events.
 	 */
 	int (*event)(struct pm_sink *sk, const char *json, size_t len);
+	/**
+	 * Publish a path record (the paths stream: pm_enc_path_json).  NULL:
+	 * the sink carries no paths (they are counted in paths_failed).
+	 */
+	int (*path)(struct pm_sink *sk, const struct pm_path *p);
 };
 
 /** State of a sink that can hold records back (Kafka). */
@@ -75,6 +81,8 @@ struct pm_sink {
 	uint64_t spool_corrupt;		/**< bad spool records skipped */
 	uint64_t events;		/**< events published */
 	uint64_t events_failed;
+	uint64_t paths;			/**< path records published */
+	uint64_t paths_failed;
 	uint32_t state;			/**< enum pm_sink_state */
 	uint64_t event_seq;		/**< next event id (set at open) */
 	char err[512];			/**< why open() failed */

@@ -14,6 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "pm_enc.h"
 #include "pm_sink.h"
 
 #define JSINK_LINE0	16384
@@ -153,10 +154,29 @@ jsink_close(struct pm_sink *sk)
 	sk->priv = NULL;
 }
 
+/* Path records share the output with summaries: one line each, told
+ * apart by "kind". */
+static int
+jsink_path(struct pm_sink *sk, const struct pm_path *p)
+{
+	struct jsink *js = sk->priv;
+	char line[1024];
+	int len = pm_enc_path_json(p, line, sizeof(line));
+
+	if (len < 0 || fwrite(line, 1, (size_t)len, js->f) != (size_t)len ||
+	    putc('\n', js->f) == EOF) {
+		sk->paths_failed++;
+		return len < 0 ? len : -EIO;
+	}
+	sk->paths++;
+	return 0;
+}
+
 const struct pm_sink_ops pm_sink_json = {
 	.name = "json",
 	.open = jsink_open,
 	.write = jsink_write,
+	.path = jsink_path,
 	.poll = jsink_poll,
 	.flush = jsink_flush,
 	.close = jsink_close,

@@ -7,7 +7,7 @@
 # ECMP per 5-tuple -- and faults injected on command.
 #
 #   fabric.sh up [--pods 2] [--tors 2] [--hosts 2] [--spines 4] [--name ID]
-#                [--topology FILE]
+#                [--topology FILE] [--asymmetric]
 #   fabric.sh info | down | fault ... | exec NODE CMD...   [--name ID]
 #
 # Nodes (namespace pmf<ID>-<node>): spines s1..sS; ToRs p<P>t<T>; hosts
@@ -21,8 +21,11 @@
 # Routers answer traceroute with the address of the interface the probe came
 # in on (icmp_errors_use_inbound_ifaddr), without ICMP rate limits: the
 # second hop of a flow, 172.(16+s).*, is its spine.  ToRs hash each
-# 5-tuple over the spines (fib_multipath_hash_policy 3, fields 0x37), each
-# with its own seed so that return paths do not mirror forward ones.
+# 5-tuple over the spines (fib_multipath_hash_policy 3, fields 0x37) with
+# one seed: Linux's flow hash is symmetric, so a flow's replies come back
+# over the spine its probes took, and a path record (one direction) says
+# where both went.  --asymmetric gives every ToR its own seed instead, and
+# return paths go their own way.
 # `up` writes the matching pmesh topology file (docs/topology.md).
 #
 # Faults (nftables in the element's namespace; `fault clear` undoes all):
@@ -41,6 +44,7 @@ set -euo pipefail
 name=1
 pods=2 tors=2 hosts=2 spines=4
 topo=""
+asym=0
 statedir=/run/pmesh-fabric
 
 die() { echo "fabric: $*" >&2; exit 2; }
@@ -71,6 +75,7 @@ while [ $# -gt 0 ]; do
 	--spines) spines=$(num "$1" "${2:-}" 1 15); shift 2 ;;
 	--name) [[ ${2:-} =~ ^[a-z0-9]{1,6}$ ]] || die "--name: 1..6 of a-z 0-9"; name=$2; shift 2 ;;
 	--topology) topo=${2:-}; [ -n "$topo" ] || die "--topology: a file name"; shift 2 ;;
+	--asymmetric) asym=1; shift ;;
 	-h|--help) usage; exit 0 ;;
 	*) if [ -z "$cmd" ]; then cmd=$1; else args+=("$1"); fi; shift ;;
 	esac
@@ -211,7 +216,12 @@ fabric_up() {
 			} >"$b/tor"
 			ip -n "$tor" -batch "$b/tor"
 			tor_route "$p" "$t"
-			seed=$((seed + 7919))
+			# Frames to the appliance leave with their checksums done:
+			# the kernel's are partial (offload) until a device without
+			# it sends them, and the DPDK port there would read garbage.
+			[ "$t" -ne 1 ] || ip netns exec "$tor" ethtool -K app tx off \
+				>/dev/null 2>&1 || true
+			[ "$asym" -eq 0 ] || seed=$((seed + 7919))
 			router_sysctls "p${p}t$t" "$seed"
 			# Hosts.
 			for h in $(seq "$hosts"); do

@@ -136,6 +136,8 @@ pm_flow_close(struct pm_lcore *lc, struct pm_flow *f, uint16_t flags)
 	int n;
 
 	pm_track_counts_take(&f->trk, &c);
+	if (c.lost)
+		f->retrace = 1;		/* path discovery: look again soon */
 	if (c.sent == 0 && c.received == 0 && c.lost == 0 && c.late == 0 &&
 	    c.dup == 0 && c.unmatched == 0 && c.stalled == 0)
 		goto reset;
@@ -403,6 +405,197 @@ pm_tx(struct pm_lcore *lc, uint64_t now)
 	return n;
 }
 
+/* ---- path discovery ---- */
+
+/* The trace is over: its path record to the export ring. */
+static void
+pm_trace_emit(struct pm_lcore *lc)
+{
+	const struct pm_prober *p = &pm_g;
+	struct pm_trace *tr = &lc->trace;
+	struct pm_flow *f = &lc->flows[tr->flow];
+	const struct pm_target_cfg *t = &p->cfg.targets[f->target];
+	struct pm_record *r = &lc->recbuf[0];
+	uint32_t n = p->cfg.trace_max_ttl;
+
+	memset(r, 0, sizeof(*r));
+	r->h.schema = PM_REC_SCHEMA;
+	r->h.kind = PM_REC_PATH;
+	r->h.engine = PM_ENGINE_DPDK_STAMP;
+	r->h.nparts = 1;
+	r->h.prober_id = p->prober_id;
+	r->h.lcore = (uint16_t)lc->lcore_id;
+	r->h.window_start_ns = pm_tclock_ns(&pm_tsc, rte_rdtsc());
+	r->h.target = f->target;
+	r->h.flow = f->fidx;
+	r->h.af = 4;
+	r->h.proto = 17;
+	r->h.dscp = t->dscp;
+	r->h.src = p->cfg.src_ip;
+	r->h.dst = t->ip;
+	r->h.sport = f->sport;
+	r->h.dport = t->port;
+	r->h.ssid = f->ssid;
+	r->h.size = t->size;
+	if (tr->dest_ttl && tr->dest_ttl < n)
+		n = tr->dest_ttl;
+	r->path.nhops = (uint8_t)n;
+	r->path.dest_ttl = tr->dest_ttl;
+	memcpy(r->path.hops, tr->hops, n * sizeof(tr->hops[0]));
+	if (rte_ring_enqueue_elem(lc->rec_ring, r, sizeof(*r)) == 0)
+		PM_INC(lc, paths, 1);
+	else
+		PM_INC(lc, paths_dropped, 1);
+	tr->prev_flow = tr->flow;
+	tr->prev_base = tr->base;
+	tr->flow = PM_TRACE_NONE;
+}
+
+/* Every TTL below the target's answered: nothing more to wait for. */
+static inline int
+pm_trace_complete(const struct pm_trace *tr)
+{
+	uint32_t i;
+
+	if (tr->dest_ttl == 0)
+		return 0;
+	for (i = 0; i + 1 < tr->dest_ttl; i++)
+		if (tr->hops[i] == 0)
+			return 0;
+	return 1;
+}
+
+/*
+ * Start, feed or end this lcore's trace.  Trace probes take the lcore's
+ * budget tokens like any probe; a flow is traced again every interval, or
+ * sooner (but not within a second) after a window where it lost probes.
+ */
+static uint16_t
+pm_trace_step(struct pm_lcore *lc, uint64_t now)
+{
+	const struct pm_prober *p = &pm_g;
+	struct pm_trace *tr = &lc->trace;
+	struct rte_mbuf *m[PM_REC_PATH_HOPS];
+	uint32_t max = p->cfg.trace_max_ttl, i, scan, fi;
+	uint16_t n = 0, sent, len;
+	uint64_t cost, ts, bytes = 0;
+	struct pm_flow *f;
+	uint8_t *d;
+
+	if (tr->flow == PM_TRACE_NONE) {
+		if (now < tr->next_start || lc->nflows == 0)
+			return 0;
+		tr->next_start = now + tr->gap;
+		for (scan = 0; scan < 64 && scan < lc->nflows; scan++) {
+			fi = tr->next;
+			if (++tr->next >= lc->nflows)
+				tr->next = 0;
+			f = &lc->flows[fi];
+			if (f->trace_tsc != 0 && now - f->trace_tsc < tr->interval &&
+			    !(f->retrace && now - f->trace_tsc >= pm_tsc.hz))
+				continue;
+			tr->flow = fi;
+			tr->base = f->trk.next_seq + 0x80000000u;
+			tr->gen = (uint16_t)((tr->gen + 1) & 0x7ff);
+			tr->ttl = 1;
+			tr->dest_ttl = 0;
+			memset(tr->hops, 0, sizeof(tr->hops));
+			tr->deadline = now + (p->timeout_ticks > pm_tsc.hz / 5 ?
+					      p->timeout_ticks : pm_tsc.hz / 5);
+			f->trace_tsc = now | 1;
+			f->retrace = 0;
+			break;
+		}
+		if (tr->flow == PM_TRACE_NONE)
+			return 0;
+	}
+	if (now >= tr->deadline || pm_trace_complete(tr)) {
+		pm_trace_emit(lc);
+		return 0;
+	}
+	if (tr->ttl > max)
+		return 0;
+	f = &lc->flows[tr->flow];
+	len = p->trt[f->target].frame_len;
+	cost = pm_tsc.hz * (uint64_t)(len + PM_WIRE_OVERHEAD);
+	pm_tb_refill(lc, now);
+	ts = pm_wire_ptp_from_ns(pm_tclock_ns(&pm_tsc, now));
+	for (i = tr->ttl; i <= max; i++) {
+		if (lc->tb_pkts < pm_tsc.hz || lc->tb_bytes < cost)
+			break;
+		m[n] = rte_pktmbuf_alloc(p->mp);
+		if (m[n] == NULL) {
+			PM_INC(lc, no_mbuf, 1);
+			break;
+		}
+		lc->tb_pkts -= pm_tsc.hz;
+		lc->tb_bytes -= cost;
+		pm_build(f, m[n], len);
+		d = rte_pktmbuf_mtod(m[n], uint8_t *);
+		pm_wire_trace_mark(d, (uint8_t)i, (uint16_t)(tr->gen << 5 | i));
+		pm_wire_probe_stamp(d, tr->base + i, ts, p->probe_ee);
+		n++;
+	}
+	if (n == 0)
+		return 0;
+	sent = rte_eth_tx_burst(p->port.port_id, lc->queue, m, n);
+	for (i = 0; i < sent; i++)
+		bytes += m[i]->pkt_len;
+	if (sent < n)
+		rte_pktmbuf_free_bulk(&m[sent], n - sent);
+	tr->ttl = (uint8_t)(tr->ttl + sent);
+	PM_INC(lc, tx_pkts, sent);
+	PM_INC(lc, tx_bytes, bytes);
+	PM_INC(lc, trace_probes, sent);
+	return sent;
+}
+
+/* An ICMP error quoting one of our probes (Time Exceeded from a router on
+ * the way, Unreachable where the path ends). */
+static void
+pm_trace_icmp(struct pm_lcore *lc, const struct pm_icmp_quote *q)
+{
+	const struct pm_prober *p = &pm_g;
+	struct pm_trace *tr = &lc->trace;
+	uint32_t ttl = q->ip_id & 31;
+	const struct pm_flow *f;
+
+	if (tr->flow == PM_TRACE_NONE)
+		goto stray;
+	f = &lc->flows[tr->flow];
+	if (q->dip != f->peer_ip || q->dport != f->peer_port || q->sport != f->sport ||
+	    (uint16_t)(q->ip_id >> 5) != tr->gen || ttl == 0 || ttl > p->cfg.trace_max_ttl)
+		goto stray;
+	if (q->type == PM_ICMP_UNREACHABLE && (tr->dest_ttl == 0 || ttl < tr->dest_ttl))
+		tr->dest_ttl = (uint8_t)ttl;
+	tr->hops[ttl - 1] = q->from;
+	PM_INC(lc, trace_answers, 1);
+	return;
+stray:
+	PM_INC(lc, trace_stray, 1);
+}
+
+/* A STAMP reply to a trace probe: the target sits at that TTL.  Returns 1
+ * when @seq was a trace's (this one's or the previous one's). */
+static inline int
+pm_trace_reply(struct pm_lcore *lc, const struct pm_flow *f, uint32_t seq,
+	       uint32_t from)
+{
+	struct pm_trace *tr = &lc->trace;
+	uint32_t max = pm_g.cfg.trace_max_ttl, fi = (uint32_t)(f - lc->flows), ttl;
+
+	if (tr->flow == fi && seq - tr->base - 1 < max) {
+		ttl = seq - tr->base;
+		if (tr->dest_ttl == 0 || ttl < tr->dest_ttl)
+			tr->dest_ttl = (uint8_t)ttl;
+		tr->hops[ttl - 1] = from;
+		PM_INC(lc, trace_answers, 1);
+		return 1;
+	}
+	/* Answers after their trace ended: not the flow's probes either. */
+	return tr->prev_flow == fi && seq - tr->prev_base - 1 < max;
+}
+
 /* ---- RX ---- */
 
 static void
@@ -442,6 +635,8 @@ pm_reply(struct pm_lcore *lc, struct rte_mbuf *m, const struct pm_pkt *pkt,
 		}
 		f = &lc->flows[(uintptr_t)data];
 	}
+	if (unlikely(p->cfg.trace_interval_s) && pm_trace_reply(lc, f, r.s_seq, pkt->sip))
+		return;
 	pm_flow_roll(lc, f);
 	/* Trust a reply only if it echoes the t1 we wrote for that seq --
 	 * also when the probe is already resolved, so that forged or stray
@@ -552,6 +747,18 @@ pm_arp_learn(struct pm_lcore *lc, uint32_t ip, const uint8_t mac[6])
 		PM_INC(lc, arp_updates, 1);
 }
 
+/* Not ours: to the owner lcore's SPSC ring from this one.  1: handed over. */
+static inline int
+pm_dispatch(struct pm_lcore *lc, struct rte_mbuf *m, int owner)
+{
+	if (rte_ring_enqueue(pm_xring[owner][lc->idx], m) == 0) {
+		PM_INC(lc, dispatched, 1);
+		return 1;
+	}
+	PM_INC(lc, dispatch_dropped, 1);
+	return 0;
+}
+
 /* Returns 1 when the mbuf was consumed (sent or handed over). */
 static int
 pm_rx_one(struct pm_lcore *lc, struct rte_mbuf *m, uint64_t t4_ns, int local)
@@ -587,6 +794,22 @@ pm_rx_one(struct pm_lcore *lc, struct rte_mbuf *m, uint64_t t4_ns, int local)
 			pm_tx_one(lc, m);
 			return 1;
 		}
+		if (p->cfg.trace_interval_s && pkt.dip == p->cfg.src_ip) {
+			struct pm_icmp_quote q;
+
+			if (pm_wire_icmp_quote(d, &pkt, &q) == PM_WIRE_OK &&
+			    q.sip == p->cfg.src_ip && q.proto == 17) {
+				owner = pm_owner(p, q.sport);
+				if (owner < 0 || owner >= p->nlc) {
+					PM_INC(lc, trace_stray, 1);
+					return 0;
+				}
+				if (local && owner != lc->idx)
+					return pm_dispatch(lc, m, owner);
+				pm_trace_icmp(lc, &q);
+				return 0;
+			}
+		}
 		PM_INC(lc, cause[PM_WIRE_ICMP], 1);
 		return 0;
 	default:
@@ -602,15 +825,8 @@ pm_rx_one(struct pm_lcore *lc, struct rte_mbuf *m, uint64_t t4_ns, int local)
 		PM_INC(lc, cause[PM_WIRE_WRONG_PORT], 1);
 		return 0;
 	}
-	if (local && owner != lc->idx) {
-		/* Not ours: the owner's SPSC ring from this lcore. */
-		if (rte_ring_enqueue(pm_xring[owner][lc->idx], m) == 0) {
-			PM_INC(lc, dispatched, 1);
-			return 1;
-		}
-		PM_INC(lc, dispatch_dropped, 1);
-		return 0;
-	}
+	if (local && owner != lc->idx)
+		return pm_dispatch(lc, m, owner);
 	pm_reply(lc, m, &pkt, t4_ns);
 	return 0;
 }
@@ -763,6 +979,18 @@ pm_stamp_lcore(void *arg)
 	}
 	pm_heap_build(lc);
 	lc->tb_last = now;
+	lc->trace.flow = PM_TRACE_NONE;
+	lc->trace.prev_flow = PM_TRACE_NONE;
+	if (p->cfg.trace_interval_s) {
+		/* Traces spread over the interval; the first ones soon. */
+		lc->trace.interval = pm_tsc.hz * (uint64_t)p->cfg.trace_interval_s;
+		lc->trace.gap = lc->nflows ? lc->trace.interval / lc->nflows : 0;
+		if (lc->trace.gap < pm_tsc.hz / 1000)
+			lc->trace.gap = pm_tsc.hz / 1000;
+		if (lc->trace.gap > pm_tsc.hz / 10)
+			lc->trace.gap = pm_tsc.hz / 10;
+		lc->trace.next_start = now + pm_tsc.hz / 10;
+	}
 	st_ticks = pm_tclock_ticks(&pm_tsc, (uint64_t)p->cfg.status_ms * 1000000ULL);
 	lc->st_switch_tsc = now + st_ticks;
 	k = lc->nflows / 256;
@@ -782,6 +1010,8 @@ pm_stamp_lcore(void *arg)
 		work = 0;
 		if (!quitting || lc->npend)
 			work += pm_tx(lc, now);
+		if (unlikely(p->cfg.trace_interval_s) && !quitting)
+			work += pm_trace_step(lc, now);
 		work += pm_rx(lc);
 		pm_sweep(lc, now, k);
 		if (now >= lc->st_switch_tsc) {
@@ -961,9 +1191,11 @@ pm_stamp_init(struct pm_prober *p)
 			nslots[j] += slots;
 			nhent[j] += hcap ? 2 * hcap * sizeof(struct pm_hist_ent) / sizeof(uint32_t) :
 					   2 * PM_HIST_NBUCKETS;
-			rate[j] += tc->rate_pps / tc->flows;
+			/* In millipps: 10 pps over 13 flows is not 0 per flow
+			 * (that starved the lcore of budget). */
+			rate[j] += (uint64_t)tc->rate_pps * 1000 / tc->flows;
+			total_rate += (uint64_t)tc->rate_pps * 1000 / tc->flows;
 		}
-		total_rate += tc->rate_pps;
 	}
 	/* Pass 2: allocate on each lcore's socket. */
 	RTE_LCORE_FOREACH_WORKER(lid) {

@@ -32,6 +32,7 @@
 #include <rte_ring_elem.h>
 
 #include "pm_clock.h"
+#include "pm_enc.h"
 #include "pm_prober.h"
 
 #define PM_EXPORT_BATCH		256	/* records per dequeue */
@@ -177,11 +178,34 @@ pm_export_account(struct pm_prober *p, const struct pm_record *r, unsigned int n
 	pthread_mutex_unlock(&p->tot_lock);
 }
 
+/* A path record from an lcore's trace, to the sink's paths stream. */
+static void
+pm_export_path(struct pm_prober *p, const struct pm_record *r)
+{
+	struct pm_path path;
+	unsigned int i;
+
+	memset(&path, 0, sizeof(path));
+	path.time_ns = r->h.window_start_ns;
+	path.src = r->h.src;
+	path.dst = r->h.dst;
+	path.sport = r->h.sport;
+	path.dport = r->h.dport;
+	path.proto = r->h.proto;
+	path.nhops = r->path.nhops <= PM_PATH_MAX_HOPS ? r->path.nhops : PM_PATH_MAX_HOPS;
+	for (i = 0; i < path.nhops; i++)
+		path.hops[i] = r->path.hops[i];
+	snprintf(path.prober, sizeof(path.prober), "%s", p->sink.prober_name ?
+		 p->sink.prober_name : "");
+	if (p->sink.ops->path == NULL || p->sink.ops->path(&p->sink, &path) != 0)
+		p->sink.paths_failed += p->sink.ops->path == NULL;
+}
+
 /* Drain every ring once; returns how many records were moved. */
 static unsigned int
 pm_export_drain(struct pm_prober *p, struct pm_record *buf)
 {
-	unsigned int i, n, total = 0, off, parts;
+	unsigned int i, n, total = 0, off, parts, w;
 
 	for (i = 0; i < p->nlc; i++) {
 		n = rte_ring_dequeue_burst_elem(p->lc[i]->rec_ring, buf,
@@ -192,7 +216,14 @@ pm_export_drain(struct pm_prober *p, struct pm_record *buf)
 		/* A summary's parts were enqueued in one bulk: a burst can
 		 * still end inside one, so fetch the rest of it. */
 		off = 0;
+		w = 0;
 		while (off < n) {
+			if (buf[off].h.kind == PM_REC_PATH) {
+				/* Paths go their own way; summaries close up. */
+				pm_export_path(p, &buf[off]);
+				off++;
+				continue;
+			}
 			parts = buf[off].h.nparts ? buf[off].h.nparts : 1;
 			if (off + parts > n) {
 				unsigned int need = off + parts - n;
@@ -205,9 +236,12 @@ pm_export_drain(struct pm_prober *p, struct pm_record *buf)
 			}
 			pm_export_account(p, &buf[off], parts);
 			pm_export_loss_event(p, &buf[off]);
+			if (w != off)
+				memmove(&buf[w], &buf[off], parts * sizeof(buf[0]));
+			w += parts;
 			off += parts;
 		}
-		if (p->sink.ops->write(&p->sink, buf, off) != 0)
+		if (w > 0 && p->sink.ops->write(&p->sink, buf, w) != 0)
 			p->export_failed++;
 		total += n;
 	}

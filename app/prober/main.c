@@ -83,6 +83,10 @@ pm_usage(FILE *out)
 "      --budget-mbps N    global ceiling on wire Mbit/s (default 1000)\n"
 "      --line-rate        ignore per-target rates: as fast as the port and budget allow\n"
 "      --idle-sleep-us US sleep up to US when idle (shared hosts; default 0 = busy-poll)\n"
+"      --trace-interval S path discovery: trace each flow's hops (same 5-tuple,\n"
+"                         rising TTL) every S seconds and soon after it loses;\n"
+"                         path records go to the sink (default 0: off)\n"
+"      --trace-max-ttl N  highest TTL a trace sends (default 8)\n"
 "      --id NAME          prober name in records (default: hostname)\n"
 "      --port-id N        DPDK port index (default 0)\n"
 "      --clock-synced     declare this host's clock UTC-synced (STAMP S bit, one-way delays)\n"
@@ -108,7 +112,7 @@ pm_usage(FILE *out)
 enum {
 	OPT_SRC_IP = 256, OPT_GATEWAY, OPT_GATEWAY_MAC, OPT_TARGET, OPT_RATE, OPT_FLOWS,
 	OPT_SIZE, OPT_DSCP, OPT_DURATION, OPT_WINDOW, OPT_TIMEOUT, OPT_BUDGET_PPS,
-	OPT_BUDGET_MBPS, OPT_LINE_RATE, OPT_IDLE_SLEEP, OPT_ID, OPT_PORT_ID, OPT_NO_STATUS,
+	OPT_BUDGET_MBPS, OPT_LINE_RATE, OPT_IDLE_SLEEP, OPT_TRACE, OPT_TRACE_TTL, OPT_ID, OPT_PORT_ID, OPT_NO_STATUS,
 	OPT_CHECK, OPT_CLOCK_SYNCED, OPT_KAFKA, OPT_KAFKA_ENC, OPT_KAFKA_PROP, OPT_SPOOL_DIR,
 	OPT_NO_SPOOL, OPT_EXPORT_RING, OPT_KAFKA_QUEUE,
 };
@@ -133,6 +137,8 @@ static const struct option pm_opts[] = {
 	{ "budget-mbps", required_argument, NULL, OPT_BUDGET_MBPS },
 	{ "line-rate", no_argument, NULL, OPT_LINE_RATE },
 	{ "idle-sleep-us", required_argument, NULL, OPT_IDLE_SLEEP },
+	{ "trace-interval", required_argument, NULL, OPT_TRACE },
+	{ "trace-max-ttl", required_argument, NULL, OPT_TRACE_TTL },
 	{ "id", required_argument, NULL, OPT_ID },
 	{ "port-id", required_argument, NULL, OPT_PORT_ID },
 	{ "no-status", no_argument, NULL, OPT_NO_STATUS },
@@ -316,6 +322,14 @@ pm_parse_args(int argc, char **argv, struct pm_prober_cfg *c, struct pm_args *a,
 		case OPT_IDLE_SLEEP:
 			if (pm_flag_u64("--idle-sleep-us", optarg, 0, 1000000, &v, e) == 0)
 				c->idle_sleep_us = (uint32_t)v;
+			break;
+		case OPT_TRACE:
+			if (pm_flag_u64("--trace-interval", optarg, 0, 86400, &v, e) == 0)
+				c->trace_interval_s = (uint32_t)v;
+			break;
+		case OPT_TRACE_TTL:
+			if (pm_flag_u64("--trace-max-ttl", optarg, 1, 31, &v, e) == 0)
+				c->trace_max_ttl = (uint32_t)v;
 			break;
 		case OPT_ID:
 			snprintf(c->id, sizeof(c->id), "%s", optarg);

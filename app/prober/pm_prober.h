@@ -63,6 +63,37 @@ struct pm_lcore_stats {
 	uint64_t summaries_dropped;	/* export ring full */
 	uint64_t dispatched;		/* replies handed to another lcore */
 	uint64_t dispatch_dropped;	/* that lcore's ring was full */
+	uint64_t trace_probes;		/* path discovery: TTL-limited probes sent */
+	uint64_t trace_answers;		/* ICMP errors and replies matched to a trace */
+	uint64_t trace_stray;		/* ICMP errors for no trace of ours */
+	uint64_t paths;			/* path records enqueued */
+	uint64_t paths_dropped;		/* export ring full */
+};
+
+/*
+ * Path discovery of one lcore: one flow at a time, Paris traceroute style.
+ * Probes are copies of the flow's frame (same 5-tuple, so ECMP hashes them
+ * onto the flow's path) with TTL 1..max and IP ID = gen << 5 | ttl; routers
+ * answer with ICMP Time Exceeded quoting the ID, the target answers a
+ * probe that reaches it like any probe (STAMP seq = base + ttl, half the
+ * sequence space away from the flow's own probes).
+ */
+#define PM_TRACE_NONE	UINT32_MAX
+
+struct pm_trace {
+	uint32_t flow;			/* flow traced, PM_TRACE_NONE: idle */
+	uint32_t next;			/* round robin over the flows */
+	uint32_t base;			/* STAMP seq of TTL 0 */
+	uint32_t prev_flow;		/* the trace before: late answers */
+	uint32_t prev_base;
+	uint16_t gen;			/* 11 bits, in the IP ID */
+	uint8_t ttl;			/* next TTL to send */
+	uint8_t dest_ttl;		/* target answered at this TTL, 0: not yet */
+	uint64_t deadline;		/* tsc: the trace ends */
+	uint64_t next_start;		/* tsc: the next trace may start */
+	uint64_t gap;			/* tsc between trace starts */
+	uint64_t interval;		/* tsc: re-trace a flow this often */
+	uint32_t hops[PM_REC_PATH_HOPS];
 };
 
 struct pm_flow {
@@ -85,6 +116,9 @@ struct pm_flow {
 	uint8_t ts_rx;			/* source of the last t4 */
 	uint8_t refl_synced;
 	uint16_t head_len;
+	uint8_t retrace;		/* lost probes: trace it again soon */
+	uint8_t rsvd;
+	uint64_t trace_tsc;		/* last trace started, 0: never */
 	uint8_t head[PM_HEAD_MAX];	/* frame head, seq/ts zero */
 };
 
@@ -127,6 +161,7 @@ struct pm_lcore {
 	uint32_t st_ready;		/* atomic: index readable, or 2 */
 	uint64_t st_switch_tsc;
 	uint32_t done;			/* atomic: lcore finished draining */
+	struct pm_trace trace;
 	struct pm_lcore_stats st;
 	struct pm_record recbuf[PM_REC_MAX_PARTS];
 } __rte_cache_aligned;

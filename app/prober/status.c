@@ -147,6 +147,11 @@ pm_tel_lcores(const char *cmd, const char *params, struct rte_tel_data *d)
 		PM_TEL(summaries_dropped);
 		PM_TEL(dispatched);
 		PM_TEL(dispatch_dropped);
+		PM_TEL(trace_probes);
+		PM_TEL(trace_answers);
+		PM_TEL(trace_stray);
+		PM_TEL(paths);
+		PM_TEL(paths_dropped);
 #undef PM_TEL
 		for (k = 1; k < PM_WIRE_CAUSE_MAX; k++) {
 			char nm[32];
@@ -283,6 +288,7 @@ pm_status_final(struct pm_prober *p, FILE *out)
 		"bad_echo", "refl_anomaly", "arp_in", "arp_out", "arp_updates",
 		"icmp_out",
 		"summaries", "summaries_dropped", "dispatched", "dispatch_dropped",
+		"trace_probes", "trace_answers", "trace_stray", "paths", "paths_dropped",
 	};
 
 	memset(v, 0, sizeof(v));
@@ -295,6 +301,8 @@ pm_status_final(struct pm_prober *p, FILE *out)
 			st->arp_in, st->arp_out, st->arp_updates, st->icmp_out,
 			st->summaries,
 			st->summaries_dropped, st->dispatched, st->dispatch_dropped,
+			st->trace_probes, st->trace_answers, st->trace_stray, st->paths,
+			st->paths_dropped,
 		};
 
 		n = RTE_DIM(f);
