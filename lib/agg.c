@@ -723,7 +723,7 @@ pm_agg_add(struct pm_agg *a, const struct pm_record *recs, unsigned int n)
 	struct agg_win *w;
 	uint64_t skey;
 	uint32_t nsp, nrk;
-	bool spdir;
+	bool spdir, nospine;
 	int inrun;
 	uint64_t start, pair;
 	bool created, lossy, bh;
@@ -800,7 +800,10 @@ pm_agg_add(struct pm_agg *a, const struct pm_record *recs, unsigned int n)
 	nf = a->s_refl.nent;
 	row[0] = agg_row(&w->t[PM_AGG_RACK_PAIR], src, dst);
 	row[1] = agg_row(&w->t[PM_AGG_POD_PAIR], psrc, pdst);
-	row[2] = agg_row(&w->t[PM_AGG_SPINE], spine, 0);
+	/* A flow within a rack, whose spine nothing names, crossed none:
+	 * it is no spine's, not even the unknown one's. */
+	nospine = spine == PM_TOPO_NONE && src == dst;
+	row[2] = nospine ? 0 : agg_row(&w->t[PM_AGG_SPINE], spine, 0);
 	row[3] = agg_row(&w->t[PM_AGG_TOR], src, 0);
 	row[4] = agg_row(&w->t[PM_AGG_TOR], dst, 0);
 	row[5] = agg_row(&w->t[PM_AGG_FLEET], 0, 0);
@@ -810,6 +813,8 @@ pm_agg_add(struct pm_agg *a, const struct pm_record *recs, unsigned int n)
 			return -ENOMEM;
 	}
 	for (i = 0; i < 6; i++) {
+		if (i == 2 && nospine)
+			continue;
 		tb = &w->t[i < 3 ? (int)i : i < 5 ? PM_AGG_TOR : PM_AGG_FLEET];
 		if (agg_hist_reserve(&tb->rows[row[i]].rtt, nr) < 0 ||
 		    agg_hist_reserve(&tb->rows[row[i]].refl, nf) < 0)
@@ -844,7 +849,8 @@ pm_agg_add(struct pm_agg *a, const struct pm_record *recs, unsigned int n)
 
 	agg_row_add(&w->t[PM_AGG_RACK_PAIR].rows[row[0]], a, h, b, bh);
 	agg_row_add(&w->t[PM_AGG_POD_PAIR].rows[row[1]], a, h, b, bh);
-	agg_row_add(&w->t[PM_AGG_SPINE].rows[row[2]], a, h, b, bh);
+	if (!nospine)
+		agg_row_add(&w->t[PM_AGG_SPINE].rows[row[2]], a, h, b, bh);
 	agg_row_add(&w->t[PM_AGG_TOR].rows[row[3]], a, h, b, bh);
 	if (ntor == 2)
 		agg_row_add(&w->t[PM_AGG_TOR].rows[row[4]], a, h, b, bh);

@@ -776,7 +776,7 @@ test_set_path(void **state)
 	struct flow fl = { .src = host_ip(0, 1), .dst = host_ip(4, 1),
 			   .sport = 49152, .ws = T0, .sent = 10,
 			   .received = 10 };
-	struct flow nopath = fl;
+	struct flow nopath = fl, inrack = fl;
 
 	(void)state;
 	assert_int_equal(pm_agg_set_path(a, fl.src, fl.dst, 49152, 862,
@@ -785,7 +785,12 @@ test_set_path(void **state)
 	/* No static rule for this port: the unknown row. */
 	nopath.sport = 40000;
 	assert_int_equal(add(a, &nopath), PM_AGG_ADDED);
+	/* Within a rack and no spine named: no spine row at all. */
+	inrack.sport = 40000;
+	inrack.dst = host_ip(0, 2);
+	assert_int_equal(add(a, &inrack), PM_AGG_ADDED);
 	assert_int_equal(pm_agg_flush(a, true, emit_cb, &s), 1);
+	assert_int_equal(s.fleet.sent, 30);
 	assert_int_equal(s.nrows[PM_AGG_SPINE], 2);
 	assert_non_null(strstr(s.json, "\"spines\":[{\"name\":\"spine4\","
 			       "\"sent\":10,"));
