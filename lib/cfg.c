@@ -139,6 +139,9 @@ static const struct cfg_key prober_keys[] = {
 		"loses); 0 off"),
 	KEY_INT("trace_max_ttl", struct pm_prober_cfg, trace_max_ttl, 1, 31, 8,
 		0, "--trace-max-ttl", "path discovery: highest TTL sent"),
+	KEY_INT("loss_burst", struct pm_prober_cfg, loss_burst, 0, 100, 0, 0,
+		"--loss-burst", "adaptive probing: after a window with losses, "
+		"probe that flow this many times faster for one window; 0 off"),
 	KEY_INT("duration_s", struct pm_prober_cfg, duration_s, 0, 31536000, 0,
 		0, "--duration", "stop after this long; 0 runs until signalled"),
 	KEY_INT("status_ms", struct pm_prober_cfg, status_ms, 0, 3600000,

@@ -1272,7 +1272,7 @@ jp_str_field(struct jp *j, struct jctx *c, int k)
 static int
 jp_flags(struct jp *j, struct jctx *c)
 {
-	static const char *const names[] = { "owd", "no_refl_ts", "final" };
+	static const char *const names[] = { "owd", "no_refl_ts", "final", "burst" };
 	char s[JP_STR_MAX], show[48];
 	unsigned int i;
 	int rc;
@@ -1292,7 +1292,7 @@ jp_flags(struct jp *j, struct jctx *c)
 		if (i == sizeof(names) / sizeof(names[0]))
 			return jp_fail(j, "flags", "unknown flag '%s'",
 				       jp_show(s, show, sizeof(show)));
-		/* Bit i is names[i]: PM_REC_F_OWD, _NO_REFL_TS, _FINAL. */
+		/* Bit i is names[i]: PM_REC_F_OWD, _NO_REFL_TS, _FINAL, _BURST. */
 		c->v[JK_FLAGS] |= 1u << i;
 		if (jp_eat(j, ','))
 			continue;

@@ -99,6 +99,8 @@ struct pm_prober_cfg {
 	uint32_t export_ring;		/**< records per lcore ring; 0 = auto */
 	uint32_t trace_interval_s;	/**< path discovery per flow; 0 = off */
 	uint32_t trace_max_ttl;		/**< highest TTL traced, default 8 */
+	uint32_t loss_burst;		/**< after a lossy window, probe the flow this
+					 * many times faster for a window; 0/1 off */
 	struct pm_kafka_cfg kafka;
 	struct pm_target_cfg *targets;	/**< malloc'd, ntargets */
 	uint32_t ntargets;

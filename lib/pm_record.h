@@ -53,6 +53,9 @@ enum pm_engine_id {
 #define PM_REC_F_OWD		0x0001	/**< one-way delays valid (clocks synced) */
 #define PM_REC_F_NO_REFL_TS	0x0002	/**< some replies had no t2/t3 */
 #define PM_REC_F_FINAL		0x0004	/**< last window before shutdown */
+#define PM_REC_F_BURST		0x0008	/**< probed faster in this window after a
+					 * loss (adaptive probing): sent is
+					 * higher than the rate says */
 
 /** Minimum / maximum / sum of a delay, ns. min is UINT64_MAX when n == 0. */
 struct pm_rec_stat {

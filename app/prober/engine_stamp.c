@@ -125,6 +125,32 @@ pm_stat_reset(struct pm_rec_stat *s)
 	s->sum = 0;
 }
 
+/*
+ * Adaptive probing: a flow that lost probes in the window just closed is
+ * probed loss_burst times faster for the next window (the budget still
+ * holds), so its loss rate is confirmed and measured on many more probes;
+ * not twice in a row, so a flow that keeps losing alternates.  That
+ * window's summary carries the "burst" flag.
+ */
+static inline void
+pm_flow_burst(struct pm_lcore *lc, struct pm_flow *f)
+{
+	const struct pm_prober *p = &pm_g;
+	uint64_t now;
+
+	if (p->cfg.loss_burst < 2 || f->base_period == 0 || f->burst)
+		return;
+	now = rte_rdtsc();
+	if (f->burst_end && now < f->burst_end + lc->win_ticks)
+		return;
+	f->period = f->base_period / p->cfg.loss_burst;
+	if (f->period == 0)
+		f->period = 1;
+	f->burst_end = lc->win_end_tsc;		/* the window now open, exactly */
+	f->burst = 1;
+	PM_INC(lc, bursts, 1);
+}
+
 static void
 pm_flow_close(struct pm_lcore *lc, struct pm_flow *f, uint16_t flags)
 {
@@ -136,8 +162,10 @@ pm_flow_close(struct pm_lcore *lc, struct pm_flow *f, uint16_t flags)
 	int n;
 
 	pm_track_counts_take(&f->trk, &c);
-	if (c.lost)
+	if (c.lost) {
 		f->retrace = 1;		/* path discovery: look again soon */
+		pm_flow_burst(lc, f);
+	}
 	if (c.sent == 0 && c.received == 0 && c.lost == 0 && c.late == 0 &&
 	    c.dup == 0 && c.unmatched == 0 && c.stalled == 0)
 		goto reset;
@@ -219,7 +247,11 @@ reset:
 	pm_stat_reset(&f->raw);
 	pm_stat_reset(&f->fwd);
 	pm_stat_reset(&f->bwd);
-	f->rflags = 0;
+	if (f->burst && rte_rdtsc() >= f->burst_end) {
+		f->period = f->base_period;
+		f->burst = 0;
+	}
+	f->rflags = f->burst ? PM_REC_F_BURST : 0;
 	f->win = lc->win;
 }
 
@@ -391,6 +423,10 @@ pm_tx(struct pm_lcore *lc, uint64_t now)
 				continue;
 			}
 			n++;
+			if (unlikely(f->burst) && now >= f->burst_end) {
+				f->period = f->base_period;
+				f->burst = 0;
+			}
 			/* No catch-up bursts after a stall: at most a few periods. */
 			f->next_tsc += f->period;
 			if (f->next_tsc + 4 * f->period < now)
@@ -1063,6 +1099,10 @@ pm_flow_sizes(const struct pm_prober *p, const struct pm_target_cfg *t,
 {
 	uint64_t rate = (t->rate_pps + t->flows - 1) / t->flows, exp;
 
+	/* Adaptive probing's bursts need their in-flight slots and buckets. */
+	if (p->cfg.loss_burst > 1)
+		rate *= p->cfg.loss_burst;
+
 	if (p->cfg.line_rate) {
 		/* 16k in flight per flow: at 10 ms timeout, 1.6 Mpps a flow. */
 		*slots = 16384;
@@ -1318,6 +1358,7 @@ pm_stamp_init(struct pm_prober *p)
 			pm_stat_reset(&fl->bwd);
 			fl->period = p->cfg.line_rate || tc->rate_pps == 0 ? 0 :
 				pm_tsc.hz * tc->flows / tc->rate_pps;
+			fl->base_period = fl->period;
 			/* Spread first sends over a period (golden-ratio phases) so
 			 * flows do not fire in lockstep; lcore start adds now. */
 			fl->next_tsc = (uint64_t)(((unsigned __int128)fl->period *

@@ -87,6 +87,9 @@ pm_usage(FILE *out)
 "                         rising TTL) every S seconds and soon after it loses;\n"
 "                         path records go to the sink (default 0: off)\n"
 "      --trace-max-ttl N  highest TTL a trace sends (default 8)\n"
+"      --loss-burst N     adaptive probing: a flow that lost probes in a window\n"
+"                         is probed N times faster for the next one, within the\n"
+"                         budget (flag \"burst\" in its summary; default 0: off)\n"
 "      --id NAME          prober name in records (default: hostname)\n"
 "      --port-id N        DPDK port index (default 0)\n"
 "      --clock-synced     declare this host's clock UTC-synced (STAMP S bit, one-way delays)\n"
@@ -112,7 +115,7 @@ pm_usage(FILE *out)
 enum {
 	OPT_SRC_IP = 256, OPT_GATEWAY, OPT_GATEWAY_MAC, OPT_TARGET, OPT_RATE, OPT_FLOWS,
 	OPT_SIZE, OPT_DSCP, OPT_DURATION, OPT_WINDOW, OPT_TIMEOUT, OPT_BUDGET_PPS,
-	OPT_BUDGET_MBPS, OPT_LINE_RATE, OPT_IDLE_SLEEP, OPT_TRACE, OPT_TRACE_TTL, OPT_ID, OPT_PORT_ID, OPT_NO_STATUS,
+	OPT_BUDGET_MBPS, OPT_LINE_RATE, OPT_IDLE_SLEEP, OPT_TRACE, OPT_TRACE_TTL, OPT_LOSS_BURST, OPT_ID, OPT_PORT_ID, OPT_NO_STATUS,
 	OPT_CHECK, OPT_CLOCK_SYNCED, OPT_KAFKA, OPT_KAFKA_ENC, OPT_KAFKA_PROP, OPT_SPOOL_DIR,
 	OPT_NO_SPOOL, OPT_EXPORT_RING, OPT_KAFKA_QUEUE,
 };
@@ -139,6 +142,7 @@ static const struct option pm_opts[] = {
 	{ "idle-sleep-us", required_argument, NULL, OPT_IDLE_SLEEP },
 	{ "trace-interval", required_argument, NULL, OPT_TRACE },
 	{ "trace-max-ttl", required_argument, NULL, OPT_TRACE_TTL },
+	{ "loss-burst", required_argument, NULL, OPT_LOSS_BURST },
 	{ "id", required_argument, NULL, OPT_ID },
 	{ "port-id", required_argument, NULL, OPT_PORT_ID },
 	{ "no-status", no_argument, NULL, OPT_NO_STATUS },
@@ -330,6 +334,10 @@ pm_parse_args(int argc, char **argv, struct pm_prober_cfg *c, struct pm_args *a,
 		case OPT_TRACE_TTL:
 			if (pm_flag_u64("--trace-max-ttl", optarg, 1, 31, &v, e) == 0)
 				c->trace_max_ttl = (uint32_t)v;
+			break;
+		case OPT_LOSS_BURST:
+			if (pm_flag_u64("--loss-burst", optarg, 0, 100, &v, e) == 0)
+				c->loss_burst = (uint32_t)v;
 			break;
 		case OPT_ID:
 			snprintf(c->id, sizeof(c->id), "%s", optarg);

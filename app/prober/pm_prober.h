@@ -68,6 +68,7 @@ struct pm_lcore_stats {
 	uint64_t trace_stray;		/* ICMP errors for no trace of ours */
 	uint64_t paths;			/* path records enqueued */
 	uint64_t paths_dropped;		/* export ring full */
+	uint64_t bursts;		/* adaptive probing: lossy flows sped up */
 };
 
 /*
@@ -117,7 +118,9 @@ struct pm_flow {
 	uint8_t refl_synced;
 	uint16_t head_len;
 	uint8_t retrace;		/* lost probes: trace it again soon */
-	uint8_t rsvd;
+	uint8_t burst;			/* probing faster after a loss */
+	uint64_t base_period;		/* the period its rate gives */
+	uint64_t burst_end;		/* tsc: back to base_period */
 	uint64_t trace_tsc;		/* last trace started, 0: never */
 	uint8_t head[PM_HEAD_MAX];	/* frame head, seq/ts zero */
 };

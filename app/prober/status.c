@@ -152,6 +152,7 @@ pm_tel_lcores(const char *cmd, const char *params, struct rte_tel_data *d)
 		PM_TEL(trace_stray);
 		PM_TEL(paths);
 		PM_TEL(paths_dropped);
+		PM_TEL(bursts);
 #undef PM_TEL
 		for (k = 1; k < PM_WIRE_CAUSE_MAX; k++) {
 			char nm[32];
@@ -289,6 +290,7 @@ pm_status_final(struct pm_prober *p, FILE *out)
 		"icmp_out",
 		"summaries", "summaries_dropped", "dispatched", "dispatch_dropped",
 		"trace_probes", "trace_answers", "trace_stray", "paths", "paths_dropped",
+		"bursts",
 	};
 
 	memset(v, 0, sizeof(v));
@@ -302,7 +304,7 @@ pm_status_final(struct pm_prober *p, FILE *out)
 			st->summaries,
 			st->summaries_dropped, st->dispatched, st->dispatch_dropped,
 			st->trace_probes, st->trace_answers, st->trace_stray, st->paths,
-			st->paths_dropped,
+			st->paths_dropped, st->bursts,
 		};
 
 		n = RTE_DIM(f);

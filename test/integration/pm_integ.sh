@@ -114,6 +114,17 @@ pm_it_probe()
 		--output "$tmp/out.json" "$@" 2>"$tmp/prober.err"
 }
 
+# nftables in namespace b drops $1 % of the probes at random before the
+# reflector sees them (chain inet pmt in, with a counter).
+pm_it_nft_drop()
+{
+	pm_exec b nft add table inet pmt ||
+		pm_skip "nftables does not work in a namespace here"
+	pm_exec b nft add chain inet pmt in '{ type filter hook input priority 0; }'
+	pm_exec b nft add rule inet pmt in udp dport 862 \
+		numgen random mod 100 '<' "$1" counter drop
+}
+
 # Run CMD in namespace $2 with a time limit of $1 seconds (pm_timeout needs
 # a program, and pm_exec is a function).
 pm_it_run()

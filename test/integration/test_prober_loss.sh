@@ -22,11 +22,7 @@ DROP_PCT=10
 tmp=$(pm_tmpdir)
 pm_it_keep "$tmp"
 pm_it_sock_topo
-pm_exec b nft add table inet pmt ||
-	pm_skip "nftables does not work in a namespace here"
-pm_exec b nft add chain inet pmt in '{ type filter hook input priority 0; }'
-pm_exec b nft add rule inet pmt in udp dport 862 \
-	numgen random mod 100 '<' $DROP_PCT counter drop
+pm_it_nft_drop "$DROP_PCT"
 pm_it_sock_refl "$tmp/refl.err"
 
 rc=0
