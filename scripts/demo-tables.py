@@ -4,11 +4,13 @@
 print each window as a person reads it: the spines, the worst rack pairs,
 the alerts.  Used by scripts/demo.sh.
 
-  demo-tables.py FILE [--fault-at UNIX_S] [--until-alert NAME] [--timeout S]
+  demo-tables.py FILE [--fault-at UNIX_S] [--until-alert NAME] [--windows N]
+                 [--timeout S]
 
 With --fault-at, each alert line says how long after the fault it came;
 with --until-alert, exits 0 as soon as a window alerts on NAME (an
-element, "kind:K" for any alert of kind K, "*" for any), 1 on timeout.  Without, runs until killed.
+element, "kind:K" for any alert of kind K, "*" for any), 1 on timeout;
+with --windows, exits 0 after N windows.  Without, runs until killed.
 """
 import json
 import os
@@ -57,7 +59,7 @@ def main(argv):
         return 2
     path = argv[1]
     fault_at = until = None
-    timeout = None
+    timeout = nwin = None
     i = 2
     while i < len(argv):
         if argv[i] == "--fault-at":
@@ -66,6 +68,8 @@ def main(argv):
             until = argv[i + 1]
         elif argv[i] == "--timeout":
             timeout = float(argv[i + 1])
+        elif argv[i] == "--windows":
+            nwin = int(argv[i + 1])
         i += 2
     end = time.time() + timeout if timeout else None
     while not os.path.exists(path):
@@ -86,6 +90,10 @@ def main(argv):
             w = json.loads(buf)
             buf = ""
             alerts = show(w, fault_at)
+            if nwin is not None:
+                nwin -= 1
+                if nwin <= 0:
+                    return 0
             if until and any(until in ("*", a["element"], "kind:" + a["kind"])
                              for a in alerts):
                 return 0

@@ -25,7 +25,8 @@
 # name, default spine2, or kind:K; "none" for a clean run), DEMO_FAULT_S
 # (how long to wait for it, default 60), DEMO_RATE (pps per target, default
 # 200), DEMO_FLOWS (flows per target; default: enough to cover the spines),
-# DEMO_WINDOW_MS (tables, default 10000), DEMO_NO_INSTALL=1 (skip apt and
+# DEMO_WINDOW_MS (tables, default 10000), DEMO_AFTER_WINDOWS (windows shown
+# after the alert, default 1), DEMO_NO_INSTALL=1 (skip apt and
 # the build: tests), DEMO_OUT (default demo-out).
 # Exit status: 0 when the expected alert came (or, for "none", no alert),
 # 1 otherwise, 2 on setup errors.
@@ -160,6 +161,12 @@ else
 		echo "== demo: the alert named $expect $(awk -v a="$at" -v b="$(date +%s.%N)" \
 			'BEGIN { printf "%.1f", b - a }') s after the fault (a window of" \
 			"$((window_ms / 1000)) s must close, plus 1 s of grace)"
+		if [ "${DEMO_AFTER_WINDOWS:-1}" -gt 0 ]; then
+			echo "== demo: the next window, wholly under the fault"
+			python3 "$root/scripts/demo-tables.py" "$out/tables.json" \
+				--windows "${DEMO_AFTER_WINDOWS:-1}" \
+				--timeout $((window_ms * 2 / 1000 + 5)) || true
+		fi
 	else
 		echo "== demo: no alert named $expect within $fault_s s" >&2
 	fi

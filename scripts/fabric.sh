@@ -33,6 +33,12 @@
 #   fault blackhole PCT spine S | tor P T            PCT % of the 5-tuples
 #                                                    (jhash) dropped, always
 #   fault linkdown P T S                             the ToR-spine link down
+#   fault delay US link P T S                        US microseconds more each
+#                                                    way on a ToR-spine link:
+#                                                    the link is cut in two and
+#                                                    test/tools/delayline.c
+#                                                    (pmesh-delayline) forwards
+#                                                    between the halves
 #   fault clear
 #
 # Limits: 1..15 spines, at most 255 racks, 1..200 hosts a rack.  8 pods x 8
@@ -278,6 +284,53 @@ fabric_info() {
 	echo "  run in a node: fabric.sh exec p1t1h1 ping 10.64.$((pods * tors - 1)).10"
 }
 
+# The delay line: ToR s<S> <-> [dla  dl<P>t<T>s<S>  dlb] <-> spine p<P>t<T>.
+delayline_bin() {
+	local b
+	for b in "${PM_DELAYLINE:-}" "${PM_BUILD:-$(dirname "$0")/../build}/test/tools/pmesh-delayline"; do
+		[ -n "$b" ] && [ -x "$b" ] && { echo "$b"; return; }
+	done
+	die "pmesh-delayline is not built (ninja -C build test/tools/pmesh-delayline)"
+}
+
+link_delay() {	# P T S US
+	local k dl bin tor=$(ns "p${1}t$2") sp=$(ns "s$3")
+	bin=$(delayline_bin)
+	k=$(rack "$1" "$2")
+	dl=$(ns "dl${1}t${2}s$3")
+	[ ! -e "/run/netns/$dl" ] || die "that link is delayed already (fault clear first)"
+	ip netns add "$dl"
+	ip -n "$dl" link set lo up
+	ip -n "$tor" link del "s$3"
+	ip -n "$tor" link add "s$3" type veth peer name dla netns "$dl"
+	ip -n "$sp" link add "p${1}t$2" type veth peer name dlb netns "$dl"
+	ip -n "$tor" addr add "172.$((16 + $3)).$k.1/31" dev "s$3"
+	ip -n "$sp" addr add "172.$((16 + $3)).$k.0/31" dev "p${1}t$2"
+	# Raw sockets copy frames as they are: no partial checksums.
+	ip netns exec "$tor" ethtool -K "s$3" tx off >/dev/null 2>&1 || true
+	ip netns exec "$sp" ethtool -K "p${1}t$2" tx off >/dev/null 2>&1 || true
+	ip -n "$tor" link set "s$3" up
+	ip -n "$sp" link set "p${1}t$2" up
+	ip -n "$dl" link set dla up
+	ip -n "$dl" link set dlb up
+	tor_route "$1" "$2"
+	spine_routes "$3"
+	ip netns exec "$dl" setsid "$bin" dla dlb "$4" >"$statedir/$name.dl${1}t${2}s$3.log" 2>&1 </dev/null &
+}
+
+link_undelay() {	# P T S
+	local k pid tor=$(ns "p${1}t$2") sp=$(ns "s$3") dl=$(ns "dl${1}t${2}s$3")
+	k=$(rack "$1" "$2")
+	for pid in $(ip netns pids "$dl" 2>/dev/null); do kill "$pid" 2>/dev/null || true; done
+	sleep 0.1
+	ip netns del "$dl"
+	ip -n "$tor" link add "s$3" type veth peer name "p${1}t$2" netns "$sp"
+	ip -n "$tor" addr add "172.$((16 + $3)).$k.1/31" dev "s$3"
+	ip -n "$sp" addr add "172.$((16 + $3)).$k.0/31" dev "p${1}t$2"
+	ip -n "$tor" link set "s$3" up
+	ip -n "$sp" link set "p${1}t$2" up
+}
+
 # nft rules in NODE's forward hook; one table per fabric, added to.
 nft_add() {	# NODE RULE
 	in_ns "$1" nft -f - <<-EOF
@@ -329,6 +382,13 @@ fabric_fault() {
 		fi
 		echo "fault: $kind $pct % at ${*:3}"
 		;;
+	delay)
+		pct=$(num "fault delay" "${2:-}" 1 1000000)
+		[ "${3:-}" = link ] || die "fault delay US link P T S"
+		tgt=$(fault_target link "${@:4}")
+		link_delay "$4" "$5" "$6" "$pct"
+		echo "fault: link pod $4 ToR $5 <-> spine $6 delayed by $pct us each way"
+		;;
 	linkdown)
 		tgt=$(fault_target link "${@:2}")
 		ip -n "$(ns "s$4")" link set "p${2}t$3" down
@@ -338,6 +398,11 @@ fabric_fault() {
 	clear)
 		for node in $(list_ns); do
 			ip netns exec "$node" nft delete table inet pmfault 2>/dev/null || true
+		done
+		for node in $(list_ns); do
+			[[ ${node#"$P"} =~ ^dl([0-9]+)t([0-9]+)s([0-9]+)$ ]] &&
+				link_undelay "${BASH_REMATCH[1]}" "${BASH_REMATCH[2]}" \
+					"${BASH_REMATCH[3]}"
 		done
 		for p in $(seq "$pods"); do
 			for t in $(seq "$tors"); do
@@ -351,7 +416,7 @@ fabric_fault() {
 		for s in $(seq "$spines"); do spine_routes "$s"; done
 		echo "fault: cleared"
 		;;
-	*) die "fault: drop | blackhole | linkdown | clear" ;;
+	*) die "fault: drop | blackhole | linkdown | delay | clear" ;;
 	esac
 }
 

@@ -17,6 +17,8 @@
 #  - 100 % drop on the link pod 1 ToR 1 <-> spine 1: exactly the flows
 #    whose path uses it lose everything;
 #  - link down pod 1 ToR 1 <-> spine 4: no flow takes spine 4;
+#  - 2 ms delay each way on the link the pings take (pmesh-delayline):
+#    their RTT grows by 3.5-8 ms, and is back after fault clear;
 #  - fault clear: all flows back, spine 4 used again, no loss;
 #  - bad input: a percentage of 150, an unknown spine, a second `up` and an
 #    unknown node each fail with a message;
@@ -120,6 +122,24 @@ probe p1t1h1 paths $DST 40000 $N >"$tmp/paths3"
 via4=$(awk '$2 == "172.20.0.0"' "$tmp/paths3" | wc -l)
 check "$via4" "link to spine 4 down: $via4 flows still take spine 4"
 fab fault clear >/dev/null
+
+# Delay: 2 ms each way on the link the pings take (ICMP echo hashes on
+# the addresses only: one path).
+rtt() {	# after one ping: a rewired link first resolves its neighbours
+	fab exec p1t1h1 ping -c 1 -W 3 "$DST" >/dev/null
+	fab exec p1t1h1 ping -c 20 -i 0.05 -W 2 "$DST" | awk -F/ '/^rtt/ { print $5 }'
+}
+sp=$(fab exec p1t1h1 ping -c1 -t2 -W1 "$DST" | sed -n 's/^From 172\.\([0-9]*\)\.0\.0.*/\1/p' | head -1)
+sp=$(( ${sp:-17} - 16 ))
+base=$(rtt)
+fab fault delay 2000 link 1 1 "$sp" >/dev/null
+slow=$(rtt)
+fab fault clear >/dev/null
+after=$(rtt)
+awk -v b="${base:-0}" -v s="${slow:-0}" -v a="${after:-0}" \
+	'BEGIN { exit !(s >= b + 3.5 && s <= b + 8 && a < b + 1) }'
+check $? "2 ms each way on link pod 1 ToR 1 - spine $sp: ping RTT ${base:-?} ms ->" \
+	"${slow:-?} ms, ${after:-?} ms after fault clear"
 probe p1t1h1 paths $DST 40000 $N >"$tmp/paths4"
 cmp -s "$tmp/paths1" "$tmp/paths4"
 check $? "fault clear: the paths are back as they were"
