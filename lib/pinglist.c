@@ -69,6 +69,25 @@ pm_pl_flows_for(uint32_t spines, double p)
 	return 1024;
 }
 
+uint32_t
+pm_pl_flows_cover(const uint32_t *spine_of, uint32_t n, uint32_t nspines)
+{
+	uint8_t seen[256];
+	uint32_t i, have = 0;
+
+	if (nspines == 0 || nspines > sizeof(seen))
+		return 0;
+	memset(seen, 0, sizeof(seen));
+	for (i = 0; i < n; i++) {
+		if (spine_of[i] >= nspines || seen[spine_of[i]])
+			continue;
+		seen[spine_of[i]] = 1;
+		if (++have == nspines)
+			return i + 1;
+	}
+	return 0;
+}
+
 static inline uint64_t
 pl_mix(uint64_t x)
 {

@@ -59,7 +59,7 @@ struct pm_pl_target {
 	uint32_t rate_pps;
 	uint16_t flows;
 	uint8_t level;		/* the first level that chose it */
-	uint8_t rsvd;
+	uint8_t exact;		/* flows chosen from discovered paths */
 };
 
 struct pm_pl {
@@ -74,6 +74,14 @@ struct pm_pl {
 
 /** Flows so that all @spines are crossed with probability >= @p. */
 uint32_t pm_pl_flows_for(uint32_t spines, double p);
+
+/**
+ * Exact cover from discovered paths: @spine_of[i] is the spine flow i
+ * (source port base + i) crossed (PM_TOPO_NONE: not known), for @n flows.
+ * Returns the smallest F such that flows 0..F-1 cross every one of the
+ * @nspines spines, or 0 when the @n known paths do not show them all.
+ */
+uint32_t pm_pl_flows_cover(const uint32_t *spine_of, uint32_t n, uint32_t nspines);
 
 struct pm_pl_ctx;
 

@@ -19,6 +19,7 @@
 #include <libconfig.h>
 
 #include "pm_cfg.h"
+#include "pm_enc.h"
 #include "pm_pinglist.h"
 #include "pm_topo.h"
 
@@ -29,6 +30,7 @@ ctl_usage(FILE *out)
 "Usage: pmesh-ctl pinglist --topology FILE (--server IP | --appliance POD | --all)\n"
 "                 [--k 2] [--k-pod 1] [--coverage 0.9 | --flows N] [--rate 10]\n"
 "                 [--budget-pps N] [--seed 0] [--port 862] [--base FILE] [-o FILE]\n"
+"                 [--paths FILE [--src-port-base 49152]]\n"
 "\n"
 "Writes a pmesh-prober configuration whose targets are what the topology\n"
 "says this prober should probe (Pingmesh's complete graphs):\n"
@@ -49,6 +51,11 @@ ctl_usage(FILE *out)
 "  --coverage P      flows per target so that every spine is crossed with\n"
 "                    probability >= P under uniform ECMP (default 0.9)\n"
 "  --flows N         a fixed number of flows instead (1..1024)\n"
+"  --paths FILE      path records (JSON lines: the prober's JSON output, or\n"
+"                    pmesh-cat of pmesh.paths): a target whose discovered flows\n"
+"                    show every spine gets exactly the flows that cover them\n"
+"                    all (the first F source ports); others keep --coverage\n"
+"  --src-port-base N the probers' first source port (the base file's, else 49152)\n"
 "  --rate PPS        probes per second per target (default 10); cut to fit\n"
 "  --budget-pps N    the prober's budget_pps (the base file's, if it has one)\n"
 "  --seed N          draws depend only on topology and seed (default 0)\n"
@@ -74,9 +81,138 @@ ctl_u64(const char *flag, const char *s, uint64_t min, uint64_t max, uint64_t *v
 	return 0;
 }
 
+/* A discovered path: flow (dst, sport) crossed spine. */
+struct ctl_path {
+	uint32_t dst;
+	uint32_t spine;
+	uint16_t sport;
+	uint16_t rsvd;
+	uint32_t order;		/* line number: the newest wins */
+};
+
+static int
+ctl_path_cmp(const void *a, const void *b)
+{
+	const struct ctl_path *x = a, *y = b;
+
+	if (x->dst != y->dst)
+		return x->dst < y->dst ? -1 : 1;
+	if (x->sport != y->sport)
+		return x->sport < y->sport ? -1 : 1;
+	return x->order < y->order ? -1 : x->order > y->order;
+}
+
+/*
+ * Read path records from @file (other lines, summaries say, are skipped)
+ * and map each to its spine through the topology.  *@p sorted by flow,
+ * newest last.  0 or -errno (message printed).
+ */
+static int
+ctl_paths_load(const char *file, const struct pm_topo *t, struct ctl_path **p, size_t *n)
+{
+	size_t cap = 0, lcap = 0, used = 0, other = 0, unmapped = 0;
+	struct ctl_path *v = NULL, *nv;
+	char *line = NULL, err[128];
+	struct pm_path rec;
+	uint32_t spine, idx, k;
+	ssize_t len;
+	FILE *f = fopen(file, "r");
+
+	if (f == NULL) {
+		fprintf(stderr, "pmesh-ctl: --paths %s: %s\n", file, strerror(errno));
+		return -errno;
+	}
+	for (k = 1; (len = getline(&line, &lcap, f)) >= 0; k++) {
+		if (pm_enc_path_decode(line, (size_t)len, &rec, err, sizeof(err)) < 0) {
+			other++;
+			continue;
+		}
+		spine = rec.spine[0] ? pm_topo_spine_find(t, rec.spine) : PM_TOPO_NONE;
+		for (idx = 0; rec.spine[0] == '\0' && idx < rec.nhops && spine == PM_TOPO_NONE;
+		     idx++) {
+			uint32_t s;
+
+			if (pm_topo_hop(t, rec.hops[idx], &s) == PM_TOPO_SPINE)
+				spine = s;
+		}
+		if (spine == PM_TOPO_NONE) {
+			unmapped++;
+			continue;
+		}
+		if (used == cap) {
+			cap = cap ? cap * 2 : 256;
+			nv = realloc(v, cap * sizeof(*v));
+			if (nv == NULL) {
+				fprintf(stderr, "pmesh-ctl: out of memory\n");
+				free(v);
+				free(line);
+				fclose(f);
+				return -ENOMEM;
+			}
+			v = nv;
+		}
+		v[used].dst = rec.dst;
+		v[used].sport = rec.sport;
+		v[used].spine = spine;
+		v[used].order = k;
+		used++;
+	}
+	free(line);
+	fclose(f);
+	qsort(v, used, sizeof(*v), ctl_path_cmp);
+	fprintf(stderr, "pmesh-ctl: %s: %zu path records mapped to spines, %zu without a "
+		"spine, %zu other lines\n", file, used, unmapped, other);
+	*p = v;
+	*n = used;
+	return 0;
+}
+
+/* The newest spine of flow (dst, sport), or PM_TOPO_NONE. */
+static uint32_t
+ctl_path_spine(const struct ctl_path *v, size_t n, uint32_t dst, uint16_t sport)
+{
+	size_t lo = 0, hi = n, mid;
+
+	/* One past the last entry <= (dst, sport). */
+	while (lo < hi) {
+		mid = lo + (hi - lo) / 2;
+		if (v[mid].dst < dst || (v[mid].dst == dst && v[mid].sport <= sport))
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	if (lo == 0 || v[lo - 1].dst != dst || v[lo - 1].sport != sport)
+		return PM_TOPO_NONE;
+	return v[lo - 1].spine;
+}
+
+/* Targets whose discovered flows show every spine: exactly enough flows. */
+static uint32_t
+ctl_paths_apply(struct pm_pl *pl, const struct ctl_path *v, size_t n,
+		uint32_t sport0, uint32_t nspines)
+{
+	uint32_t spine_of[1024], i, f, cover, done = 0;
+
+	for (i = 0; i < pl->n; i++) {
+		struct pm_pl_target *t = &pl->t[i];
+
+		if (t->level == PM_PL_RACK)
+			continue;
+		for (f = 0; f < 1024 && sport0 + f <= 65535; f++)
+			spine_of[f] = ctl_path_spine(v, n, t->ip, (uint16_t)(sport0 + f));
+		cover = pm_pl_flows_cover(spine_of, f, nspines);
+		if (cover) {
+			t->flows = (uint16_t)cover;
+			t->exact = 1;
+			done++;
+		}
+	}
+	return done;
+}
+
 /* The base file: parsed (errors as file:line), no targets, text kept. */
 static int
-ctl_base(const char *path, char **text, uint64_t *budget)
+ctl_base(const char *path, char **text, uint64_t *budget, uint64_t *sport0)
 {
 	config_t c;
 	long long b;
@@ -104,6 +240,9 @@ ctl_base(const char *path, char **text, uint64_t *budget)
 	if (rc == 0 && config_lookup_int64(&c, "prober.budget_pps", &b) == CONFIG_TRUE &&
 	    b > 0 && *budget == 0)
 		*budget = (uint64_t)b;
+	if (rc == 0 && config_lookup_int64(&c, "prober.src_port_base", &b) == CONFIG_TRUE &&
+	    b > 0 && b <= 65535 && *sport0 == 0)
+		*sport0 = (uint64_t)b;
 	config_destroy(&c);
 	if (rc != 0)
 		return rc;
@@ -215,8 +354,9 @@ ctl_write(FILE *out, const struct pm_topo *t, const struct pm_pl *pl, const char
 		pm_cfg_fmt_ipv4(x->ip, ip);
 		snprintf(name, sizeof(name), "%.40s/%s", pm_topo_rack_name(t, x->rack), ip);
 		fprintf(out, "\t{ ip = \"%s\"; port = %" PRIu64 "; name = \"%s\"; rate_pps = %u;"
-			" flows = %u; }%s\t# %s\n", ip, port, name, x->rate_pps, x->flows,
-			i + 1 < pl->n ? "," : " ", pm_pl_level_str(x->level));
+			" flows = %u; }%s\t# %s%s\n", ip, port, name, x->rate_pps, x->flows,
+			i + 1 < pl->n ? "," : " ", pm_pl_level_str(x->level),
+			x->exact ? ", flows from discovered paths" : "");
 	}
 	fprintf(out, ");\n");
 	return ferror(out) ? -EIO : 0;
@@ -226,7 +366,7 @@ static int
 ctl_pinglist(int argc, char **argv)
 {
 	enum { O_TOPO = 256, O_SERVER, O_APP, O_ALL, O_K, O_KPOD, O_COV, O_FLOWS, O_RATE,
-	       O_BUDGET, O_SEED, O_PORT, O_BASE };
+	       O_BUDGET, O_SEED, O_PORT, O_BASE, O_PATHS, O_SPORT0 };
 	static const struct option opts[] = {
 		{ "topology", required_argument, NULL, O_TOPO },
 		{ "server", required_argument, NULL, O_SERVER },
@@ -241,13 +381,19 @@ ctl_pinglist(int argc, char **argv)
 		{ "seed", required_argument, NULL, O_SEED },
 		{ "port", required_argument, NULL, O_PORT },
 		{ "base", required_argument, NULL, O_BASE },
+		{ "paths", required_argument, NULL, O_PATHS },
+		{ "src-port-base", required_argument, NULL, O_SPORT0 },
 		{ "output", required_argument, NULL, 'o' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
 	const char *topo_path = NULL, *server = NULL, *app = NULL, *base_path = NULL;
-	const char *output = NULL;
+	const char *output = NULL, *paths_path = NULL;
 	char *base = NULL, *end, what[160], ipb[16];
+	struct ctl_path *paths = NULL;
+	size_t npaths = 0;
+	uint64_t sport0 = 0;
+	uint32_t exact = 0;
 	struct pm_pl_ctx *x = NULL;
 	struct pm_topo *t = NULL;
 	struct pm_cfg_errs errs;
@@ -267,6 +413,11 @@ ctl_pinglist(int argc, char **argv)
 		case O_APP: app = optarg; break;
 		case O_ALL: all = 1; break;
 		case O_BASE: base_path = optarg; break;
+		case O_PATHS: paths_path = optarg; break;
+		case O_SPORT0:
+			if (ctl_u64("--src-port-base", optarg, 1024, 65535, &sport0) < 0)
+				return 2;
+			break;
 		case 'o': output = optarg; break;
 		case O_K: case O_KPOD: case O_FLOWS: case O_RATE: case O_BUDGET: case O_SEED:
 		case O_PORT:
@@ -323,7 +474,11 @@ ctl_pinglist(int argc, char **argv)
 		fputs(errs.buf, stderr);
 		return 2;
 	}
-	if (base_path != NULL && ctl_base(base_path, &base, &c.budget_pps) < 0)
+	if (base_path != NULL && ctl_base(base_path, &base, &c.budget_pps, &sport0) < 0)
+		goto out;
+	if (sport0 == 0)
+		sport0 = 49152;
+	if (paths_path != NULL && ctl_paths_load(paths_path, t, &paths, &npaths) < 0)
 		goto out;
 	rc = 1;
 	if (pm_pl_ctx_new(&x, t, &c) < 0) {
@@ -377,6 +532,12 @@ ctl_pinglist(int argc, char **argv)
 		rc = 1;
 		goto out;
 	}
+	if (paths != NULL) {
+		exact = ctl_paths_apply(&pl, paths, npaths, (uint32_t)sport0,
+					pm_topo_nspines(t));
+		fprintf(stderr, "pmesh-ctl: %s: %u targets sized from discovered paths\n",
+			what, exact);
+	}
 	if (output != NULL && strcmp(output, "-") != 0) {
 		out = fopen(output, "w");
 		if (out == NULL) {
@@ -395,6 +556,7 @@ ctl_pinglist(int argc, char **argv)
 			"%" PRIu64 " pps%s\n", what, pl.n, pl.flows, pm_topo_nspines(t), pl.pps,
 			pl.rate_cut ? " (rate cut to fit the budget)" : "");
 out:
+	free(paths);
 	pm_pl_free(&pl);
 	pm_pl_ctx_free(x);
 	pm_topo_free(t);

@@ -14,6 +14,8 @@
 #    link to rack 0) and the target's ToR;
 #  - a flow traced twice took the same path both times (ECMP hashes the
 #    5-tuple), and the flows to other racks used every spine;
+#  - pmesh-ctl pinglist --paths gives each target off the rack the fewest
+#    flows (first source ports) whose discovered paths cover all 4 spines;
 #  - with spine 3 dropping everything, the flows whose records crossed it
 #    lose all their probes, and every other flow gets answers (the fabric's
 #    hash is symmetric: path and loss agree).
@@ -124,6 +126,30 @@ PY
 rc=$?
 cat "$tmp/check-a"
 check $rc "path records of run a"
+
+# Exact cover: pmesh-ctl sizes each target's flows from these paths.
+"$ctl" pinglist --topology "$topo" --appliance pod1 --paths "$tmp/out-a.json" \
+	-o "$tmp/exact.cfg" 2>"$tmp/exact.err"
+rc=$?
+cat "$tmp/exact.err"
+python3 - "$tmp/exact.cfg" "$tmp/out-a.json" <<'PY'
+import json, re, sys
+spine = {}
+for line in open(sys.argv[2]):
+    d = json.loads(line)
+    if d["kind"] == "path" and len(d["hops"]) == 4:
+        spine[(d["dst"], d["sport"])] = d["hops"][1]
+t = re.findall(r'ip = "([0-9.]+)";.*flows = (\d+); }.*# ([a-z-]+)(, flows from discovered paths)?',
+               open(sys.argv[1]).read())
+off = [(ip, int(n), bool(x)) for ip, n, lvl, x in t if not ip.startswith("10.64.0.")]
+bad = [(ip, n) for ip, n, x in off
+       if not x or len({spine.get((ip, 49152 + f)) for f in range(n)} - {None}) != 4 or n > 13]
+print(f"  flows from paths: {[(ip, n) for ip, n, x in off]}")
+print(("ok:   " if off and not bad else "FAIL: ") +
+      f"{len(off)} targets off the rack get the fewest flows covering all 4 spines ({bad})")
+sys.exit(0 if off and not bad else 1)
+PY
+check $((rc || $?)) "pmesh-ctl --paths: flows sized from discovered paths"
 
 # Spine 3 drops everything: the flows that cross it (forward) lose it all.
 fab fault drop 100 spine 3 >/dev/null

@@ -296,6 +296,23 @@ test_explicit_servers(void **state)
 	pm_pl_ctx_free(x);
 }
 
+static void
+test_flows_cover(void **state)
+{
+	const uint32_t N = PM_TOPO_NONE;
+	const uint32_t a[] = { 2, 2, 0, N, 1, 2, 3, 0 };
+	const uint32_t b[] = { 0, 1, 2, 0, 1 };		/* spine 3 never seen */
+	const uint32_t c[] = { 3, 2, 1, 0 };
+
+	(void)state;
+	assert_int_equal(pm_pl_flows_cover(a, 8, 4), 7);
+	assert_int_equal(pm_pl_flows_cover(a, 6, 4), 0);
+	assert_int_equal(pm_pl_flows_cover(b, 5, 4), 0);
+	assert_int_equal(pm_pl_flows_cover(c, 4, 4), 4);
+	assert_int_equal(pm_pl_flows_cover(c, 4, 0), 0);
+	assert_int_equal(pm_pl_flows_cover(a, 8, 3), 5);	/* 3, 4: out of range */
+}
+
 int
 main(void)
 {
@@ -306,6 +323,7 @@ main(void)
 		cmocka_unit_test(test_appliance),
 		cmocka_unit_test(test_budget),
 		cmocka_unit_test(test_explicit_servers),
+		cmocka_unit_test(test_flows_cover),
 	};
 
 	return cmocka_run_group_tests(tests, setup, teardown);
