@@ -60,10 +60,6 @@ uint32_t pm_topo_spine_find(const struct pm_topo *t, const char *name);
 uint32_t pm_topo_rack_servers(const struct pm_topo *t, uint32_t rack,
 			      const uint32_t **ips);
 
-/** Number of racks of @pod; *@first: the first one (PM_TOPO_NONE: none). */
-uint32_t pm_topo_pod_racks(const struct pm_topo *t, uint32_t pod,
-			   uint32_t *first);
-
 /** Rack of a host address (host order); PM_TOPO_NONE when unknown. */
 uint32_t pm_topo_host_rack(const struct pm_topo *t, uint32_t ip);
 

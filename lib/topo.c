@@ -1611,23 +1611,3 @@ pm_topo_rack_servers(const struct pm_topo *t, uint32_t rack, const uint32_t **ip
 		*ips = t->servers + t->racks[rack].srv_off;
 	return t->racks[rack].srv_n;
 }
-
-uint32_t
-pm_topo_pod_racks(const struct pm_topo *t, uint32_t pod, uint32_t *first)
-{
-	uint32_t r, n = 0;
-
-	/* Racks of a pod are consecutive unless explicit racks join a
-	 * patterned pod: count, and say where the first is. */
-	if (first != NULL)
-		*first = PM_TOPO_NONE;
-	if (t == NULL)
-		return 0;
-	for (r = 0; r < t->nracks; r++) {
-		if (t->racks[r].pod != pod)
-			continue;
-		if (n++ == 0 && first != NULL)
-			*first = r;
-	}
-	return n;
-}

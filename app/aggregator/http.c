@@ -411,14 +411,12 @@ m_table(const struct agg_http *h, struct hbuf *b, int tb, const char *prefix,
 	}
 }
 
-static const struct snap_row *http_sort_rows;
-
-/* Worst first: drop ratio, then p99. */
+/* Worst first: drop ratio, then p99 (qsort_r over indices into @rows). */
 static int
-m_worst_cmp(const void *x, const void *y)
+m_worst_cmp(const void *x, const void *y, void *rows)
 {
-	const struct snap_row *a = &http_sort_rows[*(const uint32_t *)x];
-	const struct snap_row *b = &http_sort_rows[*(const uint32_t *)y];
+	const struct snap_row *a = &((const struct snap_row *)rows)[*(const uint32_t *)x];
+	const struct snap_row *b = &((const struct snap_row *)rows)[*(const uint32_t *)y];
 
 	if (a->drop != b->drop)
 		return a->drop < b->drop ? 1 : -1;
@@ -499,8 +497,7 @@ m_render(struct agg_http *h, struct hbuf *b)
 	}
 	for (i = 0; i < n; i++)
 		idx[i] = i;
-	http_sort_rows = s->rows[PM_AGG_RACK_PAIR];	/* only this thread sorts */
-	qsort(idx, n, sizeof(*idx), m_worst_cmp);
+	qsort_r(idx, n, sizeof(*idx), m_worst_cmp, s->rows[PM_AGG_RACK_PAIR]);
 	if (n > h->o.max_rack_pairs)	/* the worst, in topology order */
 		qsort(idx, h->o.max_rack_pairs, sizeof(*idx), u32_cmp);
 	m_table(h, b, PM_AGG_RACK_PAIR, "rack_pair", idx,
