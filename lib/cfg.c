@@ -92,6 +92,7 @@ struct cfg_key {
 static int cfg_valid_unicast(int64_t v, char *why, size_t cap);
 static int cfg_valid_size(int64_t v, char *why, size_t cap);
 static int cfg_valid_sink(const char *s, char *why, size_t cap);
+static int cfg_valid_probe(const char *s, char *why, size_t cap);
 static int cfg_valid_listen(const char *s, char *why, size_t cap);
 static int cfg_valid_encoding(const char *s, char *why, size_t cap);
 static int cfg_valid_fsync(const char *s, char *why, size_t cap);
@@ -224,6 +225,13 @@ static const struct cfg_key target_keys[] = {
 	  .help = "STAMP payload bytes: 44, or 48..9000 with padding" },
 	KEY_INT("dscp", struct pm_target_cfg, dscp, 0, 63, 0, 0, "--dscp",
 		"DSCP of probes"),
+	KEY_STR("type", struct pm_target_cfg, type, "stamp", "--probe",
+		cfg_valid_probe, "stamp (a reflector), icmp (echo) or tcp (SYN "
+		"to port; RST after)"),
+	KEY_INT("max_rate_pps", struct pm_target_cfg, max_rate_pps, 0,
+		100000000, 0, 0, "--max-rate",
+		"ceiling on probes/s to this target, bursts included; 0: none "
+		"for stamp, 100 for icmp and tcp"),
 };
 
 static const struct cfg_key reflector_keys[] = {
@@ -618,6 +626,41 @@ cfg_valid_sink(const char *s, char *why, size_t cap)
 {
 	if (strcmp(s, "json") != 0 && strcmp(s, "kafka") != 0) {
 		snprintf(why, cap, "unknown sink (json, kafka)");
+		return -EINVAL;
+	}
+	return 0;
+}
+
+int
+pm_probe_type_parse(const char *s)
+{
+	if (s[0] == '\0' || strcmp(s, "stamp") == 0)
+		return PM_PROBE_STAMP;
+	if (strcmp(s, "icmp") == 0)
+		return PM_PROBE_ICMP;
+	if (strcmp(s, "tcp") == 0)
+		return PM_PROBE_TCP;
+	return -1;
+}
+
+const char *
+pm_probe_type_str(int type)
+{
+	switch (type) {
+	case PM_PROBE_ICMP:
+		return "icmp";
+	case PM_PROBE_TCP:
+		return "tcp";
+	default:
+		return "stamp";
+	}
+}
+
+static int
+cfg_valid_probe(const char *s, char *why, size_t cap)
+{
+	if (pm_probe_type_parse(s) < 0) {
+		snprintf(why, cap, "unknown probe type (stamp, icmp, tcp)");
 		return -EINVAL;
 	}
 	return 0;
@@ -1406,6 +1449,8 @@ cfg_target_cmp(const void *a, const void *b)
 		return x->ip < y->ip ? -1 : 1;
 	if (x->port != y->port)
 		return x->port < y->port ? -1 : 1;
+	if (x->probe != y->probe)
+		return x->probe < y->probe ? -1 : 1;
 	/* Keep file order among equals: the first is the original. */
 	return x < y ? -1 : x > y;
 }
@@ -1432,17 +1477,24 @@ cfg_check_dups(const struct pm_prober_cfg *c, const struct cfg_ctx *x,
 		const struct pm_target_cfg *first = v[i - 1];
 
 		if (v[i]->ip == 0 || v[i]->ip != first->ip ||
-		    v[i]->port != first->port)
+		    v[i]->port != first->port || v[i]->probe != first->probe)
 			continue;
 		/* Point every repeat at the first occurrence. */
 		while (i < c->ntargets && v[i]->ip == first->ip &&
-		       v[i]->port == first->port) {
+		       v[i]->port == first->port && v[i]->probe == first->probe) {
+			char what[48];
+
+			if (v[i]->probe == PM_PROBE_ICMP)
+				snprintf(what, sizeof(what), "icmp target %s",
+					 pm_cfg_fmt_ipv4(v[i]->ip, ipb));
+			else
+				snprintf(what, sizeof(what), "%starget %s:%u",
+					 v[i]->probe == PM_PROBE_TCP ? "tcp " : "",
+					 pm_cfg_fmt_ipv4(v[i]->ip, ipb), v[i]->port);
 			pm_cfg_err(e, x->src != NULL ? x->src : "--target",
 				   v[i]->line, first->line > 0 ?
-				   "duplicate target %s:%u (first at line %d)" :
-				   "duplicate target %s:%u",
-				   pm_cfg_fmt_ipv4(v[i]->ip, ipb), v[i]->port,
-				   first->line);
+				   "duplicate %s (first at line %d)" :
+				   "duplicate %s", what, first->line);
 			i++;
 		}
 	}
@@ -1542,6 +1594,24 @@ cfg_prober_check(const struct pm_prober_cfg *c, const struct cfg_ctx *x,
 			cfg_key_err(e, x, cfg_tkey("rate_pps"), line,
 				    "rate_pps = 0: must be >= 1 (0 only with "
 				    "line_rate = true)");
+		if (t->probe != PM_PROBE_STAMP && c->line_rate)
+			cfg_key_err(e, x, cfg_tkey("type"), line,
+				    "type = \"%s\" with line_rate = true: icmp and "
+				    "tcp targets are servers, not reflectors; give "
+				    "them a rate_pps", t->type);
+		else if (t->probe != PM_PROBE_STAMP || t->max_rate_pps) {
+			uint32_t lim = t->max_rate_pps ? t->max_rate_pps :
+				       PM_CFG_NOREFL_MAX_PPS;
+
+			if (t->rate_pps > lim)
+				cfg_key_err(e, x, cfg_tkey("rate_pps"), line,
+					    "rate_pps = %" PRIu64 " is over max_rate_pps "
+					    "= %u%s", t->rate_pps, lim,
+					    t->max_rate_pps ? "" :
+					    " (the default for icmp and tcp targets, which "
+					    "run nothing of ours: raise max_rate_pps if "
+					    "their owners agree)");
+		}
 		if ((uint32_t)c->src_port_base + t->flows - 1 > 65535)
 			cfg_key_err(e, x, cfg_tkey("flows"), line,
 				    "src_port_base = %u + flows = %u runs past "
@@ -1606,6 +1676,11 @@ pm_prober_cfg_add_target(struct pm_prober_cfg *c,
 		nt->port = c->dst_port;
 	if (nt->name[0] == '\0')
 		pm_cfg_fmt_ipv4(nt->ip, nt->name);
+	if (nt->type[0] == '\0')
+		snprintf(nt->type, sizeof(nt->type), "stamp");
+	/* A bad type is reported by the checks; probe it as STAMP meanwhile. */
+	nt->probe = pm_probe_type_parse(nt->type) > 0 ?
+		    (uint8_t)pm_probe_type_parse(nt->type) : PM_PROBE_STAMP;
 	return 0;
 }
 

@@ -67,9 +67,27 @@ struct pm_target_cfg {
 	uint64_t rate_pps;		/**< probes/s for the whole target */
 	uint16_t size;			/**< STAMP payload bytes: 44, 48..9000 */
 	uint8_t dscp;			/**< 0..63 */
-	uint8_t rsvd;
+	uint8_t probe;			/**< enum pm_probe_type, from type */
+	char type[8];			/**< "stamp" (default), "icmp" or "tcp" */
+	uint32_t max_rate_pps;		/**< ceiling incl. bursts; 0: none (stamp),
+					 * PM_CFG_NOREFL_MAX_PPS (icmp, tcp) */
 	int line;			/**< line in the config file (0: flags) */
 };
+
+/** How a target is probed (docs/config.md, key "type"). */
+enum pm_probe_type {
+	PM_PROBE_STAMP = 0,	/**< STAMP to a reflector: network RTT */
+	PM_PROBE_ICMP,		/**< ICMP echo, any host: raw RTT */
+	PM_PROBE_TCP,		/**< TCP SYN to port, SYN-ACK or RST back: raw RTT */
+};
+
+/** Default per-target ceiling for icmp and tcp targets (servers that run
+ * nothing of ours and did not ask to be probed). */
+#define PM_CFG_NOREFL_MAX_PPS	100
+
+/** "stamp", "icmp", "tcp" -> enum pm_probe_type; -1 if none of them. */
+int pm_probe_type_parse(const char *s);
+const char *pm_probe_type_str(int type);
 
 struct pm_prober_cfg {
 	char id[PM_CFG_NAME_MAX];	/**< prober name; default hostname */

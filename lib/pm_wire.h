@@ -282,4 +282,82 @@ int pm_wire_icmp_quote(const uint8_t *frame, const struct pm_pkt *pkt,
  */
 void pm_wire_trace_mark(uint8_t *frame, uint8_t ttl, uint16_t ip_id);
 
+/* Reflector-less probes ---------------------------------------------- */
+
+/*
+ * ICMP echo probes: identifier = the flow's source-port number (it names
+ * the owning lcore as a source port does), sequence = the low 16 bits of
+ * the probe's sequence; the data starts with 20 bytes the target echoes
+ * back: magic "pmSH", the 32-bit sequence, t1 (PTP format) -- so the match
+ * needs no state beyond the tracker -- the SSID and 2 zero bytes; zeros
+ * pad it to the configured size.
+ */
+#define PM_ICMP_HLEN		8
+#define PM_PING_DATA_MIN	20
+
+/** An echo reply to one of our pings (host order). */
+struct pm_ping {
+	uint16_t id;
+	uint16_t seq16;
+	uint32_t seq;
+	uint64_t ts;		/**< t1 echoed, PTP format */
+	uint16_t ssid;
+};
+
+/** Build an echo request frame template; @h->payload_len is the ICMP data
+ * size (>= PM_PING_DATA_MIN), @h->sport the identifier.  Returns the frame
+ * length or -errno. */
+int pm_wire_ping_build(uint8_t *frame, size_t cap, const struct pm_probe_hdr *h);
+/** Write the sequence and t1 into a ping built above (checksum kept). */
+void pm_wire_ping_stamp(uint8_t *frame, uint32_t seq, uint64_t ts);
+/**
+ * Decode an echo reply (pm_wire_parse() returned PM_WIRE_ICMP): OK, or
+ * PM_WIRE_NOT_FOR_US (not an echo reply, or header and data disagree),
+ * PM_WIRE_SHORT_STAMP (not one of ours: no magic), PM_WIRE_IP_CSUM.
+ */
+int pm_wire_ping_parse(const uint8_t *frame, const struct pm_pkt *pkt,
+		       struct pm_ping *r);
+
+/*
+ * TCP SYN probes: a SYN (with an MSS option) whose sequence number is the
+ * flow's ISN base + the probe's sequence; the target answers SYN-ACK (port
+ * open) or RST-ACK (closed), both acknowledging ISN + 1.  The prober has no
+ * TCP stack, so it answers every segment that is not a reset with a reset
+ * (pm_wire_tcp_rst): no connection is ever left half-open.
+ */
+#define PM_SYN_HLEN		24	/* TCP header + MSS option */
+#define PM_TCP_FIN		0x01
+#define PM_TCP_SYN		0x02
+#define PM_TCP_RST		0x04
+#define PM_TCP_ACK		0x10
+
+struct pm_tcp_seg {
+	uint16_t sport;
+	uint16_t dport;
+	uint32_t seq;
+	uint32_t ack;
+	uint8_t flags;
+	uint32_t data_len;
+};
+
+/** Build a SYN frame template (@h->payload_len unused).  Returns the frame
+ * length or -errno. */
+int pm_wire_syn_build(uint8_t *frame, size_t cap, const struct pm_probe_hdr *h);
+/** Set the SYN's sequence number, checksum recomputed. */
+void pm_wire_syn_stamp(uint8_t *frame, uint32_t isn);
+/**
+ * Decode a TCP segment (pm_wire_parse() returned PM_WIRE_NOT_UDP with
+ * proto 6): OK, PM_WIRE_TRUNCATED, PM_WIRE_BAD_UDP (bad data offset) or
+ * PM_WIRE_UDP_CSUM (checksum).
+ */
+int pm_wire_tcp_parse(const uint8_t *frame, const struct pm_pkt *pkt,
+		      struct pm_tcp_seg *s);
+/**
+ * Turn segment @s, received in @frame, into the reset that answers it, in
+ * place (addresses and ports swapped, no options, no data).  Returns the
+ * new frame length, or -EINVAL for a reset (never answered).
+ */
+int pm_wire_tcp_rst(uint8_t *frame, const struct pm_pkt *pkt,
+		    const struct pm_tcp_seg *s);
+
 #endif /* PM_WIRE_H */

@@ -22,6 +22,7 @@
 #define ETHERTYPE_VLAN	0x8100
 
 #define IPPROTO_ICMP_	1
+#define IPPROTO_TCP_	6
 #define IPPROTO_UDP_	17
 
 #define IP4_DF		0x4000
@@ -475,6 +476,14 @@ pm_wire_parse_flags(const uint8_t *frame, uint32_t len, unsigned int flags,
 		pkt->pl_len = (uint16_t)(tot - ihl);
 		return PM_WIRE_ICMP;
 	}
+	if (pkt->proto == IPPROTO_TCP_ && tot - ihl >= 20) {
+		/* Not an error either for the prober (TCP SYN probes' answers):
+		 * ports and the segment's extent for pm_wire_tcp_parse(). */
+		pkt->sport = get16(ip + ihl);
+		pkt->dport = get16(ip + ihl + 2);
+		pkt->pl_off = pkt->l4_off;
+		pkt->pl_len = (uint16_t)(tot - ihl);
+	}
 	if (pkt->proto != IPPROTO_UDP_)
 		return PM_WIRE_NOT_UDP;
 	return parse_udp(frame, ip, tot - ihl, flags, pkt);
@@ -539,6 +548,29 @@ pm_wire_stamp_tlv_check(const uint8_t *pl, uint32_t len, unsigned *ntlv)
 
 /* Building ------------------------------------------------------------- */
 
+/* Ethernet + IPv4 header of a probe of @proto with @l4_len bytes after IP. */
+static void
+probe_l3_build(uint8_t *frame, const struct pm_probe_hdr *h, uint8_t proto,
+	       uint16_t l4_len)
+{
+	uint8_t *ip = frame + PM_ETH_HLEN;
+
+	memcpy(frame, h->dmac, 6);
+	memcpy(frame + 6, h->smac, 6);
+	put16(frame + 12, ETHERTYPE_IPV4);
+	ip[0] = 0x45;
+	ip[1] = (uint8_t)(h->dscp << 2);
+	put16(ip + 2, (uint16_t)(PM_IP4_HLEN + l4_len));
+	/* ID 0 is allowed with DF set (RFC 6864): these are never fragmented. */
+	put16(ip + 4, 0);
+	put16(ip + 6, IP4_DF);
+	ip[8] = h->ttl ? h->ttl : 64;
+	ip[9] = proto;
+	put32(ip + 12, h->sip);
+	put32(ip + 16, h->dip);
+	ip4_csum_set(ip, PM_IP4_HLEN);
+}
+
 int
 pm_wire_probe_build(uint8_t *frame, size_t cap, const struct pm_probe_hdr *h)
 {
@@ -558,21 +590,7 @@ pm_wire_probe_build(uint8_t *frame, size_t cap, const struct pm_probe_hdr *h)
 		return -ENOSPC;
 	memset(frame, 0, flen);
 
-	memcpy(frame, h->dmac, 6);
-	memcpy(frame + 6, h->smac, 6);
-	put16(frame + 12, ETHERTYPE_IPV4);
-
-	ip[0] = 0x45;
-	ip[1] = (uint8_t)(h->dscp << 2);
-	put16(ip + 2, (uint16_t)(PM_IP4_HLEN + PM_UDP_HLEN + pl_len));
-	/* ID 0 is allowed with DF set (RFC 6864): these are never fragmented. */
-	put16(ip + 4, 0);
-	put16(ip + 6, IP4_DF);
-	ip[8] = h->ttl ? h->ttl : 64;
-	ip[9] = IPPROTO_UDP_;
-	put32(ip + 12, h->sip);
-	put32(ip + 16, h->dip);
-	ip4_csum_set(ip, PM_IP4_HLEN);
+	probe_l3_build(frame, h, IPPROTO_UDP_, (uint16_t)(PM_UDP_HLEN + pl_len));
 
 	put16(udp, h->sport);
 	put16(udp + 2, h->dport);
@@ -894,4 +912,176 @@ pm_wire_trace_mark(uint8_t *frame, uint8_t ttl, uint16_t ip_id)
 	put16(ip + 4, ip_id);
 	ip[8] = ttl;
 	ip4_csum_set(ip, PM_IP4_HLEN);
+}
+
+/* ---- reflector-less probes: ICMP echo and TCP SYN ---- */
+
+#define PM_PING_MAGIC	0x706d5348u	/* "pmSH" */
+
+int
+pm_wire_ping_build(uint8_t *frame, size_t cap, const struct pm_probe_hdr *h)
+{
+	uint32_t dlen = h->payload_len;
+	uint32_t flen = PM_ETH_HLEN + PM_IP4_HLEN + PM_ICMP_HLEN + dlen;
+	uint8_t *icmp = frame + PM_ETH_HLEN + PM_IP4_HLEN;
+
+	if (dlen < PM_PING_DATA_MIN || dlen > PM_STAMP_MAX_PAYLOAD || h->dscp > 63)
+		return -EINVAL;
+	if (cap < flen)
+		return -ENOSPC;
+	memset(frame, 0, flen);
+	probe_l3_build(frame, h, IPPROTO_ICMP_, (uint16_t)(PM_ICMP_HLEN + dlen));
+	icmp[0] = ICMP_ECHO_REQUEST;
+	put16(icmp + 4, h->sport);	/* identifier: the flow */
+	put32(icmp + PM_ICMP_HLEN, PM_PING_MAGIC);
+	put16(icmp + PM_ICMP_HLEN + 16, h->ssid);
+	pm_wire_ping_stamp(frame, 0, 0);
+	return (int)flen;
+}
+
+void
+pm_wire_ping_stamp(uint8_t *frame, uint32_t seq, uint64_t ts)
+{
+	uint8_t *icmp = frame + PM_ETH_HLEN + PM_IP4_HLEN;
+
+	put16(icmp + 6, (uint16_t)seq);
+	put32(icmp + PM_ICMP_HLEN + 4, seq);
+	put64(icmp + PM_ICMP_HLEN + 8, ts);
+	/* Only the first PM_PING_DATA_MIN data bytes are non-zero: the zeros
+	 * after them add nothing to the checksum. */
+	put16(icmp + 2, 0);
+	put16(icmp + 2, pm_wire_csum_fold(pm_wire_csum_partial(icmp,
+			PM_ICMP_HLEN + PM_PING_DATA_MIN, 0)));
+}
+
+int
+pm_wire_ping_parse(const uint8_t *frame, const struct pm_pkt *pkt,
+		   struct pm_ping *r)
+{
+	const uint8_t *icmp = frame + pkt->l4_off;
+
+	if (pkt->proto != IPPROTO_ICMP_ || pkt->pl_len < PM_ICMP_HLEN)
+		return PM_WIRE_TRUNCATED;
+	if (icmp[0] != ICMP_ECHO_REPLY || icmp[1] != 0)
+		return PM_WIRE_NOT_FOR_US;
+	if (pkt->pl_len < PM_ICMP_HLEN + PM_PING_DATA_MIN ||
+	    get32(icmp + PM_ICMP_HLEN) != PM_PING_MAGIC)
+		return PM_WIRE_SHORT_STAMP;	/* someone else's ping */
+	if (pm_wire_csum_fold(pm_wire_csum_partial(icmp, pkt->pl_len, 0)) != 0)
+		return PM_WIRE_IP_CSUM;
+	r->id = get16(icmp + 4);
+	r->seq16 = get16(icmp + 6);
+	r->seq = get32(icmp + PM_ICMP_HLEN + 4);
+	r->ts = get64(icmp + PM_ICMP_HLEN + 8);
+	r->ssid = get16(icmp + PM_ICMP_HLEN + 16);
+	if ((uint16_t)r->seq != r->seq16)
+		return PM_WIRE_NOT_FOR_US;	/* data does not match header */
+	return PM_WIRE_OK;
+}
+
+static void
+tcp_csum_set(uint8_t *ip, uint8_t *tcp, uint16_t len)
+{
+	uint32_t sum;
+
+	put16(tcp + 16, 0);
+	sum = pm_wire_csum_partial(ip + 12, 8, 0) + IPPROTO_TCP_ + len;
+	put16(tcp + 16, pm_wire_csum_fold(pm_wire_csum_partial(tcp, len, sum)));
+}
+
+int
+pm_wire_syn_build(uint8_t *frame, size_t cap, const struct pm_probe_hdr *h)
+{
+	uint32_t flen = PM_ETH_HLEN + PM_IP4_HLEN + PM_SYN_HLEN;
+	uint8_t *tcp = frame + PM_ETH_HLEN + PM_IP4_HLEN;
+
+	if (h->dscp > 63)
+		return -EINVAL;
+	if (cap < flen)
+		return -ENOSPC;
+	memset(frame, 0, flen);
+	probe_l3_build(frame, h, IPPROTO_TCP_, PM_SYN_HLEN);
+	put16(tcp, h->sport);
+	put16(tcp + 2, h->dport);
+	tcp[12] = (PM_SYN_HLEN / 4) << 4;
+	tcp[13] = PM_TCP_SYN;
+	put16(tcp + 14, 1024);			/* window */
+	/* MSS option: some stacks drop a SYN without one. */
+	tcp[20] = 2;
+	tcp[21] = 4;
+	put16(tcp + 22, 1460);
+	pm_wire_syn_stamp(frame, 0);
+	return (int)flen;
+}
+
+void
+pm_wire_syn_stamp(uint8_t *frame, uint32_t isn)
+{
+	uint8_t *ip = frame + PM_ETH_HLEN;
+	uint8_t *tcp = ip + PM_IP4_HLEN;
+
+	put32(tcp + 4, isn);
+	tcp_csum_set(ip, tcp, PM_SYN_HLEN);
+}
+
+int
+pm_wire_tcp_parse(const uint8_t *frame, const struct pm_pkt *pkt,
+		  struct pm_tcp_seg *s)
+{
+	const uint8_t *ip = frame + pkt->l3_off;
+	const uint8_t *tcp = frame + pkt->l4_off;
+	uint32_t len = (uint32_t)get16(ip + 2) - (pkt->l4_off - pkt->l3_off);
+	uint32_t sum, doff;
+
+	if (pkt->proto != IPPROTO_TCP_ || len < 20)
+		return PM_WIRE_TRUNCATED;
+	doff = (uint32_t)(tcp[12] >> 4) * 4;
+	if (doff < 20 || doff > len)
+		return PM_WIRE_BAD_UDP;
+	sum = pm_wire_csum_partial(ip + 12, 8, 0) + IPPROTO_TCP_ + len;
+	if (pm_wire_csum_fold(pm_wire_csum_partial(tcp, len, sum)) != 0)
+		return PM_WIRE_UDP_CSUM;
+	s->sport = get16(tcp);
+	s->dport = get16(tcp + 2);
+	s->seq = get32(tcp + 4);
+	s->ack = get32(tcp + 8);
+	s->flags = tcp[13];
+	s->data_len = len - doff;
+	return PM_WIRE_OK;
+}
+
+int
+pm_wire_tcp_rst(uint8_t *frame, const struct pm_pkt *pkt,
+		const struct pm_tcp_seg *s)
+{
+	uint8_t *ip = frame + pkt->l3_off;
+	uint8_t *tcp = frame + pkt->l4_off;
+	uint32_t ihl = pkt->l4_off - pkt->l3_off;
+	uint32_t seglen;
+
+	if (s->flags & PM_TCP_RST)
+		return -EINVAL;		/* never answer a reset */
+	/* RFC 9293 3.10.7.1, a segment for no connection: with ACK, reset
+	 * at its ack; without, reset and acknowledge what it carried. */
+	memset(tcp + 4, 0, 16);
+	if (s->flags & PM_TCP_ACK) {
+		put32(tcp + 4, s->ack);
+		tcp[13] = PM_TCP_RST;
+	} else {
+		seglen = s->data_len + !!(s->flags & PM_TCP_SYN) + !!(s->flags & PM_TCP_FIN);
+		put32(tcp + 8, s->seq + seglen);
+		tcp[13] = PM_TCP_RST | PM_TCP_ACK;
+	}
+	put16(tcp, s->dport);
+	put16(tcp + 2, s->sport);
+	tcp[12] = 5 << 4;
+	swap_bytes(frame, frame + 6, 6);
+	swap_bytes(ip + 12, ip + 16, 4);
+	put16(ip + 2, (uint16_t)(ihl + 20));
+	put16(ip + 4, 0);
+	put16(ip + 6, IP4_DF);
+	ip[8] = 64;
+	ip4_csum_set(ip, ihl);
+	tcp_csum_set(ip, tcp, 20);
+	return (int)(pkt->l4_off + 20);
 }

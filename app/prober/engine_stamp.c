@@ -39,6 +39,7 @@
 #include <rte_lcore.h>
 #include <rte_malloc.h>
 #include <rte_mbuf.h>
+#include <rte_random.h>
 #include <rte_ring.h>
 #include <rte_ring_elem.h>
 
@@ -48,8 +49,28 @@
  * destination port (our source port). */
 struct pm_fkey {
 	uint32_t ip;
-	uint16_t port;
-	uint16_t sport;
+	uint16_t port;			/* 0 for ICMP */
+	uint16_t sport;			/* ICMP: the echo identifier */
+	uint32_t proto;			/* 17, 1 or 6 (32 bits: no padding) */
+};
+
+static inline void
+pm_fkey_set(struct pm_fkey *k, uint32_t ip, uint16_t port, uint16_t sport,
+	    uint8_t proto)
+{
+	k->ip = ip;
+	k->port = port;
+	k->sport = sport;
+	k->proto = proto;
+}
+
+static const uint8_t pm_probe_proto[] = {
+	[PM_PROBE_STAMP] = 17, [PM_PROBE_ICMP] = 1, [PM_PROBE_TCP] = 6,
+};
+static const uint8_t pm_probe_engine[] = {
+	[PM_PROBE_STAMP] = PM_ENGINE_DPDK_STAMP,
+	[PM_PROBE_ICMP] = PM_ENGINE_DPDK_ICMP,
+	[PM_PROBE_TCP] = PM_ENGINE_DPDK_TCP,
 };
 
 static struct rte_ring *pm_xring[PM_MAX_LCORES][PM_MAX_LCORES];	/* [to][from] */
@@ -144,8 +165,14 @@ pm_flow_burst(struct pm_lcore *lc, struct pm_flow *f)
 	if (f->burst_end && now < f->burst_end + lc->win_ticks)
 		return;
 	f->period = f->base_period / p->cfg.loss_burst;
+	if (f->period < f->min_period)
+		f->period = f->min_period;	/* the target's max_rate_pps */
 	if (f->period == 0)
 		f->period = 1;
+	if (f->period >= f->base_period) {
+		f->period = f->base_period;	/* already at its ceiling */
+		return;
+	}
 	f->burst_end = lc->win_end_tsc;		/* the window now open, exactly */
 	f->burst = 1;
 	PM_INC(lc, bursts, 1);
@@ -173,7 +200,7 @@ pm_flow_close(struct pm_lcore *lc, struct pm_flow *f, uint16_t flags)
 	memset(&h, 0, sizeof(h));
 	h.schema = PM_REC_SCHEMA;
 	h.kind = PM_REC_SUMMARY;
-	h.engine = PM_ENGINE_DPDK_STAMP;
+	h.engine = pm_probe_engine[f->probe];
 	h.flags = f->rflags | flags;
 	h.prober_id = p->prober_id;
 	h.lcore = (uint16_t)lc->lcore_id;
@@ -183,19 +210,21 @@ pm_flow_close(struct pm_lcore *lc, struct pm_flow *f, uint16_t flags)
 	h.target = f->target;
 	h.flow = f->fidx;
 	h.af = 4;
-	h.proto = 17;
+	h.proto = pm_probe_proto[f->probe];
 	h.dscp = t->dscp;
 	h.ts_tx = p->port.ts.tx_sched ? PM_TS_NIC_SCHED : PM_TS_TSC;
 	h.ts_rx = f->ts_rx ? f->ts_rx : (p->port.ts.rx_hw ? PM_TS_NIC : PM_TS_TSC);
-	h.ts_refl = (f->rflags & PM_REC_F_NO_REFL_TS) && f->refl.n == 0 ?
+	/* ICMP and TCP: nothing on the far side stamps, RTT is raw. */
+	h.ts_refl = f->probe != PM_PROBE_STAMP ||
+		    ((f->rflags & PM_REC_F_NO_REFL_TS) && f->refl.n == 0) ?
 		    PM_TS_NONE : PM_TS_REMOTE;
 	h.refl_synced = f->refl_synced;
 	h.src = p->cfg.src_ip;
 	h.dst = t->ip;
 	h.sport = f->sport;
-	h.dport = t->port;
+	h.dport = f->peer_port;
 	h.ssid = f->ssid;
-	h.size = t->size;
+	h.size = f->probe == PM_PROBE_TCP ? 0 : t->size;
 
 	memset(&b, 0, sizeof(b));
 	b.sent = c.sent;
@@ -299,8 +328,15 @@ pm_tx_flush(struct pm_lcore *lc, struct rte_mbuf **m, uint16_t n)
 	ts = pm_wire_ptp_from_ns(pm_tclock_ns(&pm_tsc, t1));
 	for (i = 0; i < n; i++) {
 		f = &lc->flows[lc->pend_flow[i]];
-		pm_wire_probe_stamp(rte_pktmbuf_mtod(m[i], uint8_t *), lc->pend_seq[i],
-				    ts, p->probe_ee);
+		if (likely(f->probe == PM_PROBE_STAMP))
+			pm_wire_probe_stamp(rte_pktmbuf_mtod(m[i], uint8_t *),
+					    lc->pend_seq[i], ts, p->probe_ee);
+		else if (f->probe == PM_PROBE_ICMP)
+			pm_wire_ping_stamp(rte_pktmbuf_mtod(m[i], uint8_t *),
+					   lc->pend_seq[i], ts);
+		else
+			pm_wire_syn_stamp(rte_pktmbuf_mtod(m[i], uint8_t *),
+					  f->isn + lc->pend_seq[i]);
 		f->trk.slot[lc->pend_seq[i] & f->trk.mask].t1 = t1;
 		if (p->port.ts.tx_sched) {
 			*RTE_MBUF_DYNFIELD(m[i], p->port.ts.tx_off, uint64_t *) = sched;
@@ -527,6 +563,8 @@ pm_trace_step(struct pm_lcore *lc, uint64_t now)
 			if (++tr->next >= lc->nflows)
 				tr->next = 0;
 			f = &lc->flows[fi];
+			if (f->probe != PM_PROBE_STAMP)
+				continue;	/* Paris traces are UDP (STAMP) */
 			if (f->trace_tsc != 0 && now - f->trace_tsc < tr->interval &&
 			    !(f->retrace && now - f->trace_tsc >= pm_tsc.hz))
 				continue;
@@ -634,6 +672,51 @@ pm_trace_reply(struct pm_lcore *lc, const struct pm_flow *f, uint32_t seq,
 
 /* ---- RX ---- */
 
+/*
+ * Account the reply to probe @seq of @f in its tracker: 1 when it is the
+ * first answer to an outstanding probe (count it received), 0 when it was
+ * a duplicate, late or unmatched one (counted here, nothing else to do).
+ */
+static inline int
+pm_reply_take(struct pm_lcore *lc, struct pm_flow *f, uint32_t seq)
+{
+	switch (pm_track_reply(&f->trk, seq, NULL)) {
+	case PM_TRK_REORDERED:
+		PM_INC(lc, reordered, 1);
+		/* fall through */
+	case PM_TRK_RECEIVED:
+		PM_INC(lc, replies, 1);
+		return 1;
+	case PM_TRK_DUP:
+		PM_INC(lc, dup, 1);
+		return 0;
+	case PM_TRK_LATE:
+		PM_INC(lc, late, 1);
+		return 0;
+	default:
+		PM_INC(lc, unmatched, 1);
+		return 0;
+	}
+}
+
+/* t4 of a reply: the NIC's stamp where it gave one, else the burst's TSC. */
+static inline uint64_t
+pm_reply_t4(struct pm_flow *f, const struct rte_mbuf *m, uint64_t t4_ns)
+{
+	const struct pm_prober *p = &pm_g;
+	uint64_t t4;
+	uint8_t src;
+
+	if (p->port.ts.rx_hw && (m->ol_flags & p->port.ts.dynflag)) {
+		t4 = pm_port_rx_ns(&p->port.ts, m, 0, &src);
+	} else {
+		t4 = t4_ns;	/* converted once per burst */
+		src = PM_TS_TSC;
+	}
+	f->ts_rx = src;
+	return t4;
+}
+
 static void
 pm_reply(struct pm_lcore *lc, struct rte_mbuf *m, const struct pm_pkt *pkt,
 	 uint64_t t4_ns)
@@ -648,7 +731,6 @@ pm_reply(struct pm_lcore *lc, struct rte_mbuf *m, const struct pm_pkt *pkt,
 	uint32_t idx;
 	void *data;
 	int rc;
-	uint8_t src;
 
 	rc = pm_wire_stamp_reflector_decode(d + pkt->pl_off, pkt->pl_len, &r);
 	if (rc != PM_WIRE_OK) {
@@ -662,9 +744,7 @@ pm_reply(struct pm_lcore *lc, struct rte_mbuf *m, const struct pm_pkt *pkt,
 	f = &lc->flows[idx ? idx - 1 : 0];
 	if (idx == 0 || f->peer_ip != pkt->sip || f->peer_port != pkt->sport ||
 	    f->sport != pkt->dport) {
-		key.ip = pkt->sip;
-		key.port = pkt->sport;
-		key.sport = pkt->dport;
+		pm_fkey_set(&key, pkt->sip, pkt->sport, pkt->dport, 17);
 		if (rte_hash_lookup_data(lc->ftab, &key, &data) < 0) {
 			PM_INC(lc, unknown_flow, 1);
 			return;
@@ -687,31 +767,10 @@ pm_reply(struct pm_lcore *lc, struct rte_mbuf *m, const struct pm_pkt *pkt,
 			return;
 		}
 	}
-	switch (pm_track_reply(&f->trk, r.s_seq, NULL)) {
-	case PM_TRK_REORDERED:
-		PM_INC(lc, reordered, 1);
-		/* fall through */
-	case PM_TRK_RECEIVED:
-		break;
-	case PM_TRK_DUP:
-		PM_INC(lc, dup, 1);
+	if (!pm_reply_take(lc, f, r.s_seq))
 		return;
-	case PM_TRK_LATE:
-		PM_INC(lc, late, 1);
-		return;
-	default:
-		PM_INC(lc, unmatched, 1);
-		return;
-	}
 	/* Received: the slot matched above, so t1ns is its t1. */
-	PM_INC(lc, replies, 1);
-	if (p->port.ts.rx_hw && (m->ol_flags & p->port.ts.dynflag)) {
-		t4 = pm_port_rx_ns(&p->port.ts, m, 0, &src);
-	} else {
-		t4 = t4_ns;	/* the burst's TSC, converted once per burst */
-		src = PM_TS_TSC;
-	}
-	f->ts_rx = src;
+	t4 = pm_reply_t4(f, m, t4_ns);
 	raw = t4 > t1ns ? t4 - t1ns : 0;
 	pm_stat_add(&f->raw, raw);
 	net = raw;
@@ -755,6 +814,101 @@ pm_tx_one(struct pm_lcore *lc, struct rte_mbuf *m)
 {
 	if (rte_eth_tx_burst(pm_g.port.port_id, lc->queue, &m, 1) != 1)
 		rte_pktmbuf_free(m);
+}
+
+/*
+ * A reply to an ICMP echo or TCP SYN probe of flow @f, probe @seq.  Nothing
+ * on the far side stamps: the RTT is t4 - t1, the target's host time
+ * included, and it goes into the RTT histogram as it is (the record says
+ * ts_refl "none").  @echo_ns: t1 as the reply echoes it (ICMP), checked
+ * like a STAMP reply's; 0 when the reply carries none (TCP: the ISN,
+ * random per flow, is the proof).
+ */
+static void
+pm_raw_reply(struct pm_lcore *lc, struct rte_mbuf *m, struct pm_flow *f,
+	     uint32_t seq, uint64_t echo_ns, int check_echo, uint64_t t4_ns)
+{
+	struct pm_track_slot *s;
+	uint64_t t1ns = 0, t4, raw;
+
+	pm_flow_roll(lc, f);
+	s = &f->trk.slot[seq & f->trk.mask];
+	if (s->seq == seq && s->state != PM_SLOT_FREE) {
+		t1ns = pm_tclock_ns(&pm_tsc, s->t1);
+		if (check_echo && echo_ns != t1ns) {
+			PM_INC(lc, bad_echo, 1);
+			return;
+		}
+	}
+	if (!pm_reply_take(lc, f, seq))
+		return;
+	t4 = pm_reply_t4(f, m, t4_ns);
+	raw = t4 > t1ns ? t4 - t1ns : 0;
+	pm_stat_add(&f->raw, raw);
+	pm_hist_add(&f->rtt, raw);
+	pm_hist_add(&lc->st_hist[lc->st_cur], raw);
+}
+
+/* An echo reply to one of our pings (decoded into @r). */
+static void
+pm_ping_reply(struct pm_lcore *lc, struct rte_mbuf *m, const struct pm_pkt *pkt,
+	      const struct pm_ping *r, uint64_t t4_ns)
+{
+	struct pm_fkey key;
+	void *data;
+
+	pm_fkey_set(&key, pkt->sip, 0, r->id, 1);
+	if (rte_hash_lookup_data(lc->ftab, &key, &data) < 0) {
+		PM_INC(lc, unknown_flow, 1);
+		return;
+	}
+	pm_raw_reply(lc, m, &lc->flows[(uintptr_t)data], r->seq,
+		     (uint32_t)r->ts >= 1000000000u ? 1 : pm_wire_ptp_to_ns(r->ts), 1,
+		     t4_ns);
+}
+
+/*
+ * A TCP segment for our address.  SYN-ACK or RST-ACK acknowledging a SYN
+ * probe's ISN + 1 is its reply.  We have no TCP stack: whatever is not a
+ * reset is answered with one at once (a SYN-ACK -- also a late or
+ * retransmitted one -- gets RST at its ack), so no target is ever left
+ * with a half-open connection.  Returns 1 when @m was sent back.
+ */
+static int
+pm_tcp_in(struct pm_lcore *lc, struct rte_mbuf *m, const struct pm_pkt *pkt,
+	  uint64_t t4_ns)
+{
+	uint8_t *d = rte_pktmbuf_mtod(m, uint8_t *);
+	struct pm_tcp_seg sg;
+	struct pm_fkey key;
+	struct pm_flow *f;
+	void *data;
+	int rc, len;
+
+	rc = pm_wire_tcp_parse(d, pkt, &sg);
+	if (rc != PM_WIRE_OK) {
+		PM_INC(lc, cause[rc < PM_WIRE_CAUSE_MAX ? rc : 0], 1);
+		return 0;
+	}
+	if ((sg.flags & PM_TCP_ACK) && (sg.flags & (PM_TCP_SYN | PM_TCP_RST))) {
+		pm_fkey_set(&key, pkt->sip, sg.sport, sg.dport, 6);
+		if (rte_hash_lookup_data(lc->ftab, &key, &data) < 0) {
+			PM_INC(lc, unknown_flow, 1);
+		} else {
+			f = &lc->flows[(uintptr_t)data];
+			pm_raw_reply(lc, m, f, sg.ack - 1 - f->isn, 0, 0, t4_ns);
+		}
+	} else {
+		PM_INC(lc, tcp_other, 1);
+	}
+	len = pm_wire_tcp_rst(d, pkt, &sg);
+	if (len < 0)
+		return 0;
+	m->data_len = (uint16_t)len;
+	m->pkt_len = (uint32_t)len;
+	PM_INC(lc, tcp_rst_out, 1);
+	pm_tx_one(lc, m);
+	return 1;
 }
 
 /*
@@ -830,6 +984,25 @@ pm_rx_one(struct pm_lcore *lc, struct rte_mbuf *m, uint64_t t4_ns, int local)
 			pm_tx_one(lc, m);
 			return 1;
 		}
+		if (pkt.dip == p->cfg.src_ip && pkt.pl_len >= PM_ICMP_HLEN &&
+		    d[pkt.l4_off] == 0) {
+			struct pm_ping r;
+
+			rc = pm_wire_ping_parse(d, &pkt, &r);
+			if (rc != PM_WIRE_OK) {
+				PM_INC(lc, cause[rc < PM_WIRE_CAUSE_MAX ? rc : 0], 1);
+				return 0;
+			}
+			owner = pm_owner(p, r.id);
+			if (owner < 0 || owner >= p->nlc) {
+				PM_INC(lc, unknown_flow, 1);
+				return 0;
+			}
+			if (local && owner != lc->idx)
+				return pm_dispatch(lc, m, owner);
+			pm_ping_reply(lc, m, &pkt, &r, t4_ns);
+			return 0;
+		}
 		if (p->cfg.trace_interval_s && pkt.dip == p->cfg.src_ip) {
 			struct pm_icmp_quote q;
 
@@ -847,6 +1020,15 @@ pm_rx_one(struct pm_lcore *lc, struct rte_mbuf *m, uint64_t t4_ns, int local)
 			}
 		}
 		PM_INC(lc, cause[PM_WIRE_ICMP], 1);
+		return 0;
+	case PM_WIRE_NOT_UDP:
+		if (pkt.proto == 6 && pkt.dip == p->cfg.src_ip && pkt.pl_len >= 20) {
+			owner = pm_owner(p, pkt.dport);
+			if (local && owner >= 0 && owner < p->nlc && owner != lc->idx)
+				return pm_dispatch(lc, m, owner);
+			return pm_tcp_in(lc, m, &pkt, t4_ns);
+		}
+		PM_INC(lc, cause[rc], 1);
 		return 0;
 	default:
 		PM_INC(lc, cause[rc < PM_WIRE_CAUSE_MAX ? rc : 0], 1);
@@ -1337,8 +1519,12 @@ pm_stamp_init(struct pm_prober *p)
 			fl->sport = (uint16_t)(p->cfg.src_port_base + f * p->sport_stride + j);
 			fl->ssid = (uint16_t)(1 + g % 65535);
 			fl->peer_ip = tc->ip;
-			fl->peer_port = tc->port;
-			if (lc->ssid_map[fl->ssid] == 0)
+			fl->probe = tc->probe;
+			fl->peer_port = tc->probe == PM_PROBE_ICMP ? 0 : tc->port;
+			/* SYN probes: ISN = a random base + seq, so only the
+			 * target that got the SYN can answer for it. */
+			fl->isn = (uint32_t)rte_rand();
+			if (tc->probe == PM_PROBE_STAMP && lc->ssid_map[fl->ssid] == 0)
 				lc->ssid_map[fl->ssid] = fi + 1;
 			pm_track_init(&fl->trk, slot_next[j], slots, 0);
 			slot_next[j] += slots;
@@ -1359,6 +1545,9 @@ pm_stamp_init(struct pm_prober *p)
 			fl->period = p->cfg.line_rate || tc->rate_pps == 0 ? 0 :
 				pm_tsc.hz * tc->flows / tc->rate_pps;
 			fl->base_period = fl->period;
+			fl->min_period = tc->probe != PM_PROBE_STAMP || tc->max_rate_pps ?
+				pm_tsc.hz * tc->flows / (tc->max_rate_pps ? tc->max_rate_pps :
+							 PM_CFG_NOREFL_MAX_PPS) : 0;
 			/* Spread first sends over a period (golden-ratio phases) so
 			 * flows do not fire in lockstep; lcore start adds now. */
 			fl->next_tsc = (uint64_t)(((unsigned __int128)fl->period *
@@ -1374,7 +1563,12 @@ pm_stamp_init(struct pm_prober *p)
 			ph.dscp = tc->dscp;
 			ph.ssid = fl->ssid;
 			ph.payload_len = tc->size;
-			len = pm_wire_probe_build(tmp, sizeof(tmp), &ph);
+			if (tc->probe == PM_PROBE_ICMP)
+				len = pm_wire_ping_build(tmp, sizeof(tmp), &ph);
+			else if (tc->probe == PM_PROBE_TCP)
+				len = pm_wire_syn_build(tmp, sizeof(tmp), &ph);
+			else
+				len = pm_wire_probe_build(tmp, sizeof(tmp), &ph);
 			if (len < 0) {
 				PM_LOG(ERR, "target %s: cannot build a %u-byte probe", tc->name,
 				       tc->size);
@@ -1384,9 +1578,8 @@ pm_stamp_init(struct pm_prober *p)
 			fl->head_len = (uint16_t)RTE_MIN(len, PM_HEAD_MAX);
 			memcpy(fl->head, tmp, fl->head_len);
 
-			key.ip = tc->ip;
-			key.port = tc->port;
-			key.sport = fl->sport;
+			pm_fkey_set(&key, tc->ip, fl->peer_port, fl->sport,
+				    pm_probe_proto[tc->probe]);
 			if (rte_hash_add_key_data(lc->ftab, &key, (void *)(uintptr_t)fi) < 0) {
 				PM_LOG(ERR, "flow table full");
 				return -ENOSPC;

@@ -62,6 +62,12 @@ pm_usage(FILE *out)
 "      --flows N          UDP source ports per target, for ECMP coverage (default 1)\n"
 "      --size BYTES       STAMP payload: 44, or 48..9000 with padding TLV (default 44)\n"
 "      --dscp N           DSCP of the probes, 0..63 (default 0)\n"
+"      --probe TYPE       stamp (a reflector answers: network RTT, the default),\n"
+"                         icmp (echo; any host) or tcp (SYN to --target IP:PORT,\n"
+"                         SYN-ACK or RST back, then we reset: never half-open);\n"
+"                         icmp and tcp give the raw RTT, host time included\n"
+"      --max-rate PPS     ceiling per target, bursts included (default: none for\n"
+"                         stamp, 100 for icmp and tcp)\n"
 "\n"
 "Options for both modes (override the file):\n"
 "      --duration S       stop after S seconds (default: until SIGINT/SIGTERM)\n"
@@ -102,6 +108,9 @@ pm_usage(FILE *out)
 "  pmesh-prober -l 0-1 --no-pci --in-memory --vdev=net_af_packet0,iface=veth0 -- \\\n"
 "      --src-ip 10.0.0.1 --target 10.0.0.2 --target 10.0.0.3:8620 \\\n"
 "      --rate 1000 --flows 8 --duration 20 --output results.json\n"
+"  # servers with nothing installed: ping one, SYN another's sshd\n"
+"  pmesh-prober ... -- --src-ip 10.0.0.1 --probe icmp --target 10.0.0.7\n"
+"  pmesh-prober ... -- --src-ip 10.0.0.1 --probe tcp --target 10.0.0.8:22\n"
 "  # the same into Kafka (topics pmesh.summaries, pmesh.events); read them back\n"
 "  pmesh-prober ... -- --src-ip 10.0.0.1 --target 10.0.0.2 --kafka 127.0.0.1:9092\n"
 "  pmesh-cat -b 127.0.0.1:9092 --exit-at-end\n"
@@ -117,7 +126,7 @@ enum {
 	OPT_SIZE, OPT_DSCP, OPT_DURATION, OPT_WINDOW, OPT_TIMEOUT, OPT_BUDGET_PPS,
 	OPT_BUDGET_MBPS, OPT_LINE_RATE, OPT_IDLE_SLEEP, OPT_TRACE, OPT_TRACE_TTL, OPT_LOSS_BURST, OPT_ID, OPT_PORT_ID, OPT_NO_STATUS,
 	OPT_CHECK, OPT_CLOCK_SYNCED, OPT_KAFKA, OPT_KAFKA_ENC, OPT_KAFKA_PROP, OPT_SPOOL_DIR,
-	OPT_NO_SPOOL, OPT_EXPORT_RING, OPT_KAFKA_QUEUE,
+	OPT_NO_SPOOL, OPT_EXPORT_RING, OPT_KAFKA_QUEUE, OPT_PROBE, OPT_MAX_RATE,
 };
 
 static const struct option pm_opts[] = {
@@ -133,6 +142,8 @@ static const struct option pm_opts[] = {
 	{ "flows", required_argument, NULL, OPT_FLOWS },
 	{ "size", required_argument, NULL, OPT_SIZE },
 	{ "dscp", required_argument, NULL, OPT_DSCP },
+	{ "probe", required_argument, NULL, OPT_PROBE },
+	{ "max-rate", required_argument, NULL, OPT_MAX_RATE },
 	{ "duration", required_argument, NULL, OPT_DURATION },
 	{ "window-ms", required_argument, NULL, OPT_WINDOW },
 	{ "timeout-ms", required_argument, NULL, OPT_TIMEOUT },
@@ -219,8 +230,9 @@ pm_parse_args(int argc, char **argv, struct pm_prober_cfg *c, struct pm_args *a,
 	      struct pm_cfg_errs *e)
 {
 	struct pm_target_cfg tgt[256];
-	uint64_t v, rate = 10, flows = 1, size = 44, dscp = 0;
+	uint64_t v, rate = 10, flows = 1, size = 44, dscp = 0, max_rate = 0;
 	int have_rate = 0, have_flows = 0, have_size = 0, have_dscp = 0;
+	int have_probe = 0, have_max_rate = 0, probe = PM_PROBE_STAMP;
 	unsigned int nt = 0, i;
 	int opt, ret;
 	char buf[16];
@@ -299,6 +311,20 @@ pm_parse_args(int argc, char **argv, struct pm_prober_cfg *c, struct pm_args *a,
 			break;
 		case OPT_DSCP:
 			have_dscp = !pm_flag_u64("--dscp", optarg, 0, 63, &dscp, e);
+			break;
+		case OPT_PROBE:
+			probe = pm_probe_type_parse(optarg);
+			if (probe < 0 || optarg[0] == '\0') {
+				pm_cfg_err(e, "--probe", 0, "'%s' is not a probe type "
+					   "(stamp, icmp, tcp)", optarg);
+				probe = PM_PROBE_STAMP;
+			} else {
+				have_probe = 1;
+			}
+			break;
+		case OPT_MAX_RATE:
+			have_max_rate = !pm_flag_u64("--max-rate", optarg, 1, 100000000,
+						     &max_rate, e);
 			break;
 		case OPT_DURATION:
 			if (pm_flag_u64("--duration", optarg, 1, 100000000, &v, e) == 0)
@@ -406,12 +432,15 @@ pm_parse_args(int argc, char **argv, struct pm_prober_cfg *c, struct pm_args *a,
 		tgt[i].flows = (uint16_t)flows;
 		tgt[i].size = (uint16_t)size;
 		tgt[i].dscp = (uint8_t)dscp;
+		snprintf(tgt[i].type, sizeof(tgt[i].type), "%s", pm_probe_type_str(probe));
+		tgt[i].max_rate_pps = (uint32_t)max_rate;
 		if (pm_prober_cfg_add_target(c, &tgt[i]) != 0)
 			pm_cfg_err(e, "--target", 0, "cannot add target %s",
 				   pm_cfg_fmt_ipv4(tgt[i].ip, buf));
 	}
-	if (nt == 0 && (have_rate || have_flows || have_size || have_dscp))
-		pm_cfg_err(e, "--rate/--flows/--size/--dscp", 0,
+	if (nt == 0 && (have_rate || have_flows || have_size || have_dscp || have_probe ||
+			have_max_rate))
+		pm_cfg_err(e, "--rate/--flows/--size/--dscp/--probe/--max-rate", 0,
 			   "apply to --target entries; give at least one --target");
 	if (c->ntargets == 0 && e->n == 0)
 		pm_cfg_err(e, a->config ? a->config : "--target", 0,

@@ -69,6 +69,8 @@ struct pm_lcore_stats {
 	uint64_t paths;			/* path records enqueued */
 	uint64_t paths_dropped;		/* export ring full */
 	uint64_t bursts;		/* adaptive probing: lossy flows sped up */
+	uint64_t tcp_rst_out;		/* resets sent: SYN-ACKs and strays closed */
+	uint64_t tcp_other;		/* TCP segments that answer no SYN probe */
 };
 
 /*
@@ -122,6 +124,9 @@ struct pm_flow {
 	uint64_t base_period;		/* the period its rate gives */
 	uint64_t burst_end;		/* tsc: back to base_period */
 	uint64_t trace_tsc;		/* last trace started, 0: never */
+	uint64_t min_period;		/* the target's max_rate_pps, per flow */
+	uint32_t isn;			/* TCP: ISN of probe seq 0 */
+	uint8_t probe;			/* enum pm_probe_type */
 	uint8_t head[PM_HEAD_MAX];	/* frame head, seq/ts zero */
 };
 

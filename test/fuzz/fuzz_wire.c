@@ -155,6 +155,29 @@ exercise_copy(const uint8_t *data, size_t size)
 		CHECK((uint32_t)pkt.pl_off + pkt.pl_len <= len);
 		if (pm_wire_icmp_echo_reply(buf, &pkt) == PM_WIRE_OK)
 			CHECK(pm_wire_parse(buf, len, &rp) == PM_WIRE_ICMP);
+	} else if (rc == PM_WIRE_NOT_UDP && pkt.proto == 6 && pkt.pl_len >= 20) {
+		struct pm_tcp_seg sg, sg2;
+		int n;
+
+		/* SYN probes' answers: any segment we accept gets a reset
+		 * that is itself a valid segment, and a reset none. */
+		if (pm_wire_tcp_parse(buf, &pkt, &sg) == PM_WIRE_OK) {
+			n = pm_wire_tcp_rst(buf, &pkt, &sg);
+			CHECK((n < 0) == !!(sg.flags & PM_TCP_RST));
+			if (n > 0) {
+				CHECK((uint32_t)n <= len);
+				CHECK(pm_wire_parse(buf, (uint32_t)n, &rp) == PM_WIRE_NOT_UDP);
+				CHECK(pm_wire_tcp_parse(buf, &rp, &sg2) == PM_WIRE_OK);
+				CHECK(sg2.flags & PM_TCP_RST);
+				CHECK(sg2.sport == sg.dport && sg2.dport == sg.sport);
+			}
+		}
+	}
+	if (rc == PM_WIRE_ICMP) {
+		struct pm_ping pg;
+
+		if (pm_wire_ping_parse(buf, &pkt, &pg) == PM_WIRE_OK)
+			CHECK((uint16_t)pg.seq == pg.seq16);
 	}
 	if (pm_wire_arp_parse(buf, len, &op, &sip, &tip, sha) == 1 &&
 	    op == 1) {
@@ -251,20 +274,26 @@ write_seed(const char *dir, const char *name, const uint8_t *f, int n)
 	return fclose(fp) == 0 ? 0 : -1;
 }
 
+static void
+seed_hdr(struct pm_probe_hdr *h, uint16_t dport, uint16_t payload_len)
+{
+	memset(h, 0, sizeof(*h));
+	memcpy(h->dmac, "\x02\x00\x00\x00\x00\x0b", 6);
+	memcpy(h->smac, "\x02\x00\x00\x00\x00\x0a", 6);
+	h->sip = 0x0a000001;
+	h->dip = 0x0a000002;
+	h->sport = 49152;
+	h->dport = dport;
+	h->ssid = 1;
+	h->payload_len = payload_len;
+}
+
 static int
 probe(uint8_t *f, uint16_t payload_len)
 {
 	struct pm_probe_hdr h;
 
-	memset(&h, 0, sizeof(h));
-	memcpy(h.dmac, "\x02\x00\x00\x00\x00\x0b", 6);
-	memcpy(h.smac, "\x02\x00\x00\x00\x00\x0a", 6);
-	h.sip = 0x0a000001;
-	h.dip = 0x0a000002;
-	h.sport = 49152;
-	h.dport = PM_STAMP_PORT;
-	h.ssid = 1;
-	h.payload_len = payload_len;
+	seed_hdr(&h, PM_STAMP_PORT, payload_len);
 	return pm_wire_probe_build(f, 2048, &h);
 }
 
@@ -333,6 +362,23 @@ main(int argc, char **argv)
 	f[36] = (uint8_t)(c >> 8);
 	f[37] = (uint8_t)c;
 	err |= write_seed(argv[1], "icmp_echo", f, 60);
+
+	/* our ping, answered; a SYN probe and its SYN-ACK */
+	{
+		struct pm_probe_hdr h;
+
+		seed_hdr(&h, 22, 44);
+		n = pm_wire_ping_build(f, sizeof(f), &h);
+		pm_wire_ping_stamp(f, 3, 77);
+		pm_wire_parse(f, (uint32_t)n, &pkt);
+		pm_wire_icmp_echo_reply(f, &pkt);
+		err |= write_seed(argv[1], "ping_reply", f, n);
+		n = pm_wire_syn_build(f, sizeof(f), &h);
+		pm_wire_syn_stamp(f, 1000);
+		err |= write_seed(argv[1], "tcp_syn", f, n);
+		f[PM_ETH_HLEN + PM_IP4_HLEN + 13] |= PM_TCP_ACK;	/* bad sum: fuzzed */
+		err |= write_seed(argv[1], "tcp_synack", f, n);
+	}
 
 	return err ? 1 : 0;
 }

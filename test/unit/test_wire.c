@@ -1181,6 +1181,169 @@ test_csum_partial_matches_reference(void **state)
 	}
 }
 
+/* ---- reflector-less probes ---- */
+
+static void
+test_ping_roundtrip(void **state)
+{
+	struct pm_probe_hdr h;
+	struct pm_ping r;
+	struct pm_pkt pkt;
+	uint8_t f[256];
+	int n;
+
+	(void)state;
+	probe_hdr_init(&h, 44);
+	n = pm_wire_ping_build(f, sizeof(f), &h);
+	assert_int_equal(n, 14 + 20 + 8 + 44);
+	pm_wire_ping_stamp(f, 0x12345678, 0x0000000100000002ULL);
+	/* A well-formed echo request: our own parser and checksum agree. */
+	assert_int_equal(pm_wire_parse(f, (uint32_t)n, &pkt), PM_WIRE_ICMP);
+	assert_int_equal(pm_wire_csum_fold(pm_wire_csum_partial(f + pkt.l4_off,
+						pkt.pl_len, 0)), 0);
+	assert_int_equal(pkt.tos, 46 << 2);
+	/* The target answers as any kernel does: type 0, data echoed. */
+	assert_int_equal(pm_wire_icmp_echo_reply(f, &pkt), PM_WIRE_OK);
+	assert_int_equal(pm_wire_parse(f, (uint32_t)n, &pkt), PM_WIRE_ICMP);
+	assert_int_equal(pm_wire_ping_parse(f, &pkt, &r), PM_WIRE_OK);
+	assert_int_equal(r.id, 49152);
+	assert_int_equal(r.seq, 0x12345678);
+	assert_int_equal(r.seq16, 0x5678);
+	assert_true(r.ts == 0x0000000100000002ULL);
+	assert_int_equal(r.ssid, 0x1234);
+	assert_int_equal(pkt.sip, IP_B);
+
+	/* Restamping keeps the checksum right. */
+	pm_wire_ping_stamp(f, 7, 99);
+	assert_int_equal(pm_wire_parse(f, (uint32_t)n, &pkt), PM_WIRE_ICMP);
+	assert_int_equal(pm_wire_ping_parse(f, &pkt, &r), PM_WIRE_OK);
+	assert_int_equal(r.seq, 7);
+
+	/* A flipped data bit: checksum. */
+	f[pkt.l4_off + 30] ^= 1;
+	assert_int_equal(pm_wire_ping_parse(f, &pkt, &r), PM_WIRE_IP_CSUM);
+	f[pkt.l4_off + 30] ^= 1;
+	/* Header sequence and data sequence disagree: not ours. */
+	f[pkt.l4_off + 7] ^= 1;
+	f[pkt.l4_off + 3] ^= 1;		/* keep the sum: flip the same bit */
+	assert_int_equal(pm_wire_ping_parse(f, &pkt, &r), PM_WIRE_NOT_FOR_US);
+	f[pkt.l4_off + 7] ^= 1;
+	f[pkt.l4_off + 3] ^= 1;
+	/* Someone else's ping (no magic) and an echo request. */
+	f[pkt.l4_off + 8] ^= 0x80;
+	assert_int_equal(pm_wire_ping_parse(f, &pkt, &r), PM_WIRE_SHORT_STAMP);
+	f[pkt.l4_off + 8] ^= 0x80;
+	f[pkt.l4_off] = 8;
+	assert_int_equal(pm_wire_ping_parse(f, &pkt, &r), PM_WIRE_NOT_FOR_US);
+	/* Too small to be ours, and too small to build. */
+	pkt.pl_len = 8 + 19;
+	f[pkt.l4_off] = 0;
+	assert_int_equal(pm_wire_ping_parse(f, &pkt, &r), PM_WIRE_SHORT_STAMP);
+	probe_hdr_init(&h, 19);
+	assert_int_equal(pm_wire_ping_build(f, sizeof(f), &h), -EINVAL);
+	probe_hdr_init(&h, 200);
+	assert_int_equal(pm_wire_ping_build(f, 100, &h), -ENOSPC);
+}
+
+/* Make @f (a SYN we built) into the target's answer with @flags. */
+static void
+syn_answer(uint8_t *f, const struct pm_pkt *pkt, uint8_t flags, uint32_t seq,
+	   uint32_t ack)
+{
+	uint8_t *ip = f + pkt->l3_off, *tcp = f + pkt->l4_off, t[6];
+	uint32_t sum;
+	uint16_t port;
+
+	memcpy(t, f, 6);
+	memcpy(f, f + 6, 6);
+	memcpy(f + 6, t, 6);
+	memcpy(t, ip + 12, 4);
+	memcpy(ip + 12, ip + 16, 4);
+	memcpy(ip + 16, t, 4);
+	port = (uint16_t)(tcp[0] << 8 | tcp[1]);
+	tcp[0] = tcp[2];
+	tcp[1] = tcp[3];
+	tcp[2] = (uint8_t)(port >> 8);
+	tcp[3] = (uint8_t)port;
+	tcp[4] = (uint8_t)(seq >> 24); tcp[5] = (uint8_t)(seq >> 16);
+	tcp[6] = (uint8_t)(seq >> 8); tcp[7] = (uint8_t)seq;
+	tcp[8] = (uint8_t)(ack >> 24); tcp[9] = (uint8_t)(ack >> 16);
+	tcp[10] = (uint8_t)(ack >> 8); tcp[11] = (uint8_t)ack;
+	tcp[13] = flags;
+	tcp[16] = tcp[17] = 0;
+	sum = pm_wire_csum_partial(ip + 12, 8, 0) + 6 + PM_SYN_HLEN;
+	sum = pm_wire_csum_fold(pm_wire_csum_partial(tcp, PM_SYN_HLEN, sum));
+	tcp[16] = (uint8_t)(sum >> 8);
+	tcp[17] = (uint8_t)sum;
+}
+
+static void
+test_syn_rst(void **state)
+{
+	struct pm_probe_hdr h;
+	struct pm_tcp_seg s;
+	struct pm_pkt pkt;
+	uint8_t f[128];
+	int n, m;
+
+	(void)state;
+	probe_hdr_init(&h, 0);
+	h.dport = 22;
+	n = pm_wire_syn_build(f, sizeof(f), &h);
+	assert_int_equal(n, 14 + 20 + 24);
+	pm_wire_syn_stamp(f, 0xfffffffe);
+	assert_int_equal(pm_wire_parse(f, (uint32_t)n, &pkt), PM_WIRE_NOT_UDP);
+	assert_int_equal(pkt.proto, 6);
+	assert_int_equal(pkt.sport, 49152);
+	assert_int_equal(pkt.dport, 22);
+	assert_int_equal(pm_wire_tcp_parse(f, &pkt, &s), PM_WIRE_OK);
+	assert_int_equal(s.flags, PM_TCP_SYN);
+	assert_int_equal(s.seq, 0xfffffffe);
+	assert_int_equal(s.data_len, 0);
+
+	/* SYN-ACK (port open): acknowledges ISN + 1; we reset at that. */
+	syn_answer(f, &pkt, PM_TCP_SYN | PM_TCP_ACK, 1000, 0xffffffff);
+	assert_int_equal(pm_wire_parse(f, (uint32_t)n, &pkt), PM_WIRE_NOT_UDP);
+	assert_int_equal(pm_wire_tcp_parse(f, &pkt, &s), PM_WIRE_OK);
+	assert_int_equal(s.ack - 1, 0xfffffffe);
+	assert_int_equal(s.sport, 22);
+	assert_int_equal(s.dport, 49152);
+	m = pm_wire_tcp_rst(f, &pkt, &s);
+	assert_int_equal(m, 14 + 20 + 20);
+	assert_int_equal(pm_wire_parse(f, (uint32_t)m, &pkt), PM_WIRE_NOT_UDP);
+	assert_int_equal(pkt.sip, IP_A);
+	assert_int_equal(pkt.dip, IP_B);
+	assert_memory_equal(f, mac_b, 6);
+	assert_int_equal(pm_wire_tcp_parse(f, &pkt, &s), PM_WIRE_OK);
+	assert_int_equal(s.flags, PM_TCP_RST);
+	assert_int_equal(s.seq, 0xffffffff);
+	assert_int_equal(s.sport, 49152);
+	assert_int_equal(s.dport, 22);
+	/* A reset is never answered. */
+	assert_int_equal(pm_wire_tcp_rst(f, &pkt, &s), -EINVAL);
+
+	/* A SYN to us (no ACK): RST-ACK acknowledging the SYN. */
+	n = pm_wire_syn_build(f, sizeof(f), &h);
+	pm_wire_syn_stamp(f, 5000);
+	assert_int_equal(pm_wire_parse(f, (uint32_t)n, &pkt), PM_WIRE_NOT_UDP);
+	assert_int_equal(pm_wire_tcp_parse(f, &pkt, &s), PM_WIRE_OK);
+	m = pm_wire_tcp_rst(f, &pkt, &s);
+	assert_int_equal(pm_wire_parse(f, (uint32_t)m, &pkt), PM_WIRE_NOT_UDP);
+	assert_int_equal(pm_wire_tcp_parse(f, &pkt, &s), PM_WIRE_OK);
+	assert_int_equal(s.flags, PM_TCP_RST | PM_TCP_ACK);
+	assert_int_equal(s.seq, 0);
+	assert_int_equal(s.ack, 5001);
+
+	/* Damage: checksum, data offset. */
+	f[pkt.l4_off + 14] ^= 1;
+	assert_int_equal(pm_wire_tcp_parse(f, &pkt, &s), PM_WIRE_UDP_CSUM);
+	f[pkt.l4_off + 14] ^= 1;
+	f[pkt.l4_off + 12] = 0xf0;
+	assert_int_equal(pm_wire_tcp_parse(f, &pkt, &s), PM_WIRE_BAD_UDP);
+	f[pkt.l4_off + 12] = 0x40;
+	assert_int_equal(pm_wire_tcp_parse(f, &pkt, &s), PM_WIRE_BAD_UDP);
+}
+
 int
 main(void)
 {
@@ -1209,6 +1372,8 @@ main(void)
 		cmocka_unit_test(test_arp),
 		cmocka_unit_test(test_icmp_echo),
 		cmocka_unit_test(test_icmp_quote),
+		cmocka_unit_test(test_ping_roundtrip),
+		cmocka_unit_test(test_syn_rst),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
