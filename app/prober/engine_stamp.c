@@ -28,6 +28,7 @@
 #include <stdio.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include <rte_branch_prediction.h>
 #include <rte_cycles.h>
@@ -119,9 +120,10 @@ pm_heap_build(struct pm_lcore *lc)
 {
 	uint32_t i;
 
-	lc->heap_n = lc->nflows;
+	lc->heap_n = 0;
 	for (i = 0; i < lc->nflows; i++)
-		lc->heap[i] = i;
+		if (lc->flows[i].retired == 0)
+			lc->heap[lc->heap_n++] = i;
 	for (i = lc->heap_n / 2; i-- > 0;)
 		pm_heap_down(lc, i);
 }
@@ -193,8 +195,11 @@ pm_flow_close(struct pm_lcore *lc, struct pm_flow *f, uint16_t flags)
 		f->retrace = 1;		/* path discovery: look again soon */
 		pm_flow_burst(lc, f);
 	}
+	/* An empty window writes nothing -- except the last one of a target
+	 * a reload removed: consumers learn that the flow ended. */
 	if (c.sent == 0 && c.received == 0 && c.lost == 0 && c.late == 0 &&
-	    c.dup == 0 && c.unmatched == 0 && c.stalled == 0)
+	    c.dup == 0 && c.unmatched == 0 && c.stalled == 0 &&
+	    !(f->retired && (flags & PM_REC_F_FINAL)))
 		goto reset;
 
 	memset(&h, 0, sizeof(h));
@@ -427,7 +432,7 @@ pm_tx(struct pm_lcore *lc, uint64_t now)
 		pm_tx_flush(lc, m, n);
 		return n;
 	}
-	if (lc->nflows == 0 ||
+	if (lc->heap_n == 0 ||
 	    (!p->cfg.line_rate && lc->flows[lc->heap[0]].next_tsc > now))
 		return 0;
 	pm_tb_refill(lc, now);
@@ -440,6 +445,8 @@ pm_tx(struct pm_lcore *lc, uint64_t now)
 			fi = lc->rr;
 			if (++lc->rr == lc->nflows)
 				lc->rr = 0;
+			if (unlikely(lc->flows[fi].retired))
+				continue;
 			rc = pm_probe_take(lc, fi, m[n], n, now);
 			if (rc < 0)
 				break;
@@ -563,7 +570,7 @@ pm_trace_step(struct pm_lcore *lc, uint64_t now)
 			if (++tr->next >= lc->nflows)
 				tr->next = 0;
 			f = &lc->flows[fi];
-			if (f->probe != PM_PROBE_STAMP)
+			if (f->probe != PM_PROBE_STAMP || f->retired)
 				continue;	/* Paris traces are UDP (STAMP) */
 			if (f->trace_tsc != 0 && now - f->trace_tsc < tr->interval &&
 			    !(f->retrace && now - f->trace_tsc >= pm_tsc.hz))
@@ -751,6 +758,10 @@ pm_reply(struct pm_lcore *lc, struct rte_mbuf *m, const struct pm_pkt *pkt,
 		}
 		f = &lc->flows[(uintptr_t)data];
 	}
+	if (unlikely(f->retired == 2)) {
+		PM_INC(lc, unknown_flow, 1);	/* removed, final summary out */
+		return;
+	}
 	if (unlikely(p->cfg.trace_interval_s) && pm_trace_reply(lc, f, r.s_seq, pkt->sip))
 		return;
 	pm_flow_roll(lc, f);
@@ -831,6 +842,10 @@ pm_raw_reply(struct pm_lcore *lc, struct rte_mbuf *m, struct pm_flow *f,
 	struct pm_track_slot *s;
 	uint64_t t1ns = 0, t4, raw;
 
+	if (unlikely(f->retired == 2)) {
+		PM_INC(lc, unknown_flow, 1);
+		return;
+	}
 	pm_flow_roll(lc, f);
 	s = &f->trk.slot[seq & f->trk.mask];
 	if (s->seq == seq && s->state != PM_SLOT_FREE) {
@@ -1115,6 +1130,21 @@ pm_sweep(struct pm_lcore *lc, uint64_t now, uint32_t k)
 
 	while (k-- > 0 && lc->nflows) {
 		f = &lc->flows[lc->sweep];
+		if (unlikely(f->retired)) {
+			/* Removed by a reload: its last probes had their timeout;
+			 * count what did not come back, write the final summary. */
+			if (f->retired == 1 && now - f->retire_tsc >= pm_g.timeout_ticks) {
+				pm_flow_roll(lc, f);
+				lost = pm_track_expire_all(&f->trk);
+				if (lost)
+					PM_INC(lc, lost, lost);
+				pm_flow_close(lc, f, PM_REC_F_FINAL);
+				__atomic_store_n(&f->retired, 2, __ATOMIC_RELAXED);
+			}
+			if (++lc->sweep == lc->nflows)
+				lc->sweep = 0;
+			continue;
+		}
 		if (f->win != lc->win) {
 			/* A flow's window closes at its first event after the
 			 * boundary (sends are phase-spread); one with no event
@@ -1176,6 +1206,68 @@ pm_idle(struct pm_lcore *lc, uint64_t now, uint64_t last_work)
 		rte_pause();
 }
 
+/* ---- pinglist reload (lcore side) ---- */
+
+/*
+ * Take the flow set a reload built (struct pm_flowset): carried-over flows
+ * keep everything -- in-flight probes, the open window's counts and
+ * histograms, pacing -- and those of removed targets stop sending; new
+ * flows join the open window.  The old arrays go back in @ns.  Only the
+ * trace in progress ends early (its path record is written as far as it
+ * got).  Called with no probe pending in pend[] (they name flow indexes).
+ */
+static void
+pm_flowset_take(struct pm_lcore *lc, struct pm_flowset *ns, uint64_t now)
+{
+	struct pm_flow *old = lc->flows, *f;
+	struct rte_hash *ftab;
+	uint32_t i, *heap, *ssid, n;
+
+	if (lc->trace.flow != PM_TRACE_NONE)
+		pm_trace_emit(lc);
+	lc->trace.prev_flow = PM_TRACE_NONE;
+	lc->trace.next = 0;
+	for (i = 0; i < ns->nflows; i++) {
+		f = &ns->flows[i];
+		if (ns->from[i] >= 0) {
+			*f = old[ns->from[i]];
+			if (ns->retire[i] && f->retired == 0) {
+				f->retired = 1;
+				f->retire_tsc = now;
+			}
+		} else {
+			f->win = lc->win;
+			f->next_tsc += now;
+		}
+	}
+	n = lc->nflows;
+	heap = lc->heap;
+	ssid = lc->ssid_map;
+	ftab = lc->ftab;
+	lc->flows = ns->flows;
+	lc->heap = ns->heap;
+	lc->ssid_map = ns->ssid_map;
+	lc->ftab = ns->ftab;
+	__atomic_store_n(&lc->nflows, ns->nflows, __ATOMIC_RELAXED);
+	ns->flows = old;
+	ns->nflows = n;
+	ns->heap = heap;
+	ns->ssid_map = ssid;
+	ns->ftab = ftab;
+	lc->sweep = 0;
+	lc->rr = 0;
+	pm_heap_build(lc);
+	lc->tb_pps = ns->tb_pps;
+	lc->tb_Bps = ns->tb_Bps;
+	lc->tb_max_pkts = ns->tb_max_pkts;
+	lc->tb_max_bytes = ns->tb_max_bytes;
+	if (lc->tb_pkts > lc->tb_max_pkts)
+		lc->tb_pkts = lc->tb_max_pkts;
+	if (lc->tb_bytes > lc->tb_max_bytes)
+		lc->tb_bytes = lc->tb_max_bytes;
+	__atomic_store_n(&lc->pending, NULL, __ATOMIC_RELEASE);
+}
+
 static int
 pm_stamp_lcore(void *arg)
 {
@@ -1217,6 +1309,9 @@ pm_stamp_lcore(void *arg)
 
 	for (;;) {
 		now = rte_rdtsc();
+		if (unlikely(__atomic_load_n(&lc->pending, __ATOMIC_ACQUIRE) != NULL) &&
+		    lc->npend == 0 && !quitting)
+			pm_flowset_take(lc, lc->pending, now);
 		if (now >= lc->win_end_tsc) {
 			lc->win++;
 			lc->win_end_tsc += lc->win_ticks;
@@ -1251,6 +1346,8 @@ pm_stamp_lcore(void *arg)
 		lc->npend = 0;
 	}
 	for (i = 0; i < lc->nflows; i++) {
+		if (lc->flows[i].retired == 2)
+			continue;
 		pm_flow_roll(lc, &lc->flows[i]);
 		k = pm_track_expire_all(&lc->flows[i].trk);
 		if (k)
@@ -1298,6 +1395,98 @@ pm_flow_sizes(const struct pm_prober *p, const struct pm_target_cfg *t,
 		*hcap = 8;
 	if (*hcap > PM_SPARSE_MAX)
 		*hcap = 0;	/* dense */
+}
+
+/*
+ * Set up flow @f of target @t as flow @fi of lcore index @j: tracker slots
+ * and histograms carved from *@slotp and *@histp, frame head built, entered
+ * in @ftab and @ssid_map.  @g numbers flows across the prober's life (SSID,
+ * first-send phase; the lcore adds its clock to next_tsc when it takes the
+ * flow).  Control thread only.  Returns 0 or -errno.
+ */
+static int
+pm_flow_setup(struct pm_prober *p, struct pm_flow *fl, uint32_t fi, uint32_t t,
+	      uint32_t f, unsigned int j, uint64_t g, struct pm_track_slot **slotp,
+	      uint32_t **histp, struct rte_hash *ftab, uint32_t *ssid_map)
+{
+	static uint8_t tmp[PM_STAMP_MAX_PAYLOAD + PM_PROBE_HDRS_LEN + 64];
+	const struct pm_target_cfg *tc = &p->cfg.targets[t];
+	struct pm_probe_hdr ph;
+	struct pm_fkey key;
+	uint32_t slots, hcap;
+	int len;
+
+	pm_flow_sizes(p, tc, &slots, &hcap);
+	memset(fl, 0, sizeof(*fl));
+	fl->target = t;
+	fl->fidx = (uint16_t)f;
+	fl->sport = (uint16_t)(p->cfg.src_port_base + f * p->sport_stride + j);
+	fl->ssid = (uint16_t)(1 + g % 65535);
+	fl->peer_ip = tc->ip;
+	fl->probe = tc->probe;
+	fl->peer_port = tc->probe == PM_PROBE_ICMP ? 0 : tc->port;
+	/* SYN probes: ISN = a random base + seq, so only the target that got
+	 * the SYN can answer for it. */
+	fl->isn = (uint32_t)rte_rand();
+	if (tc->probe == PM_PROBE_STAMP && ssid_map[fl->ssid] == 0)
+		ssid_map[fl->ssid] = fi + 1;
+	pm_track_init(&fl->trk, *slotp, slots, 0);
+	*slotp += slots;
+	if (hcap) {
+		pm_hist_init_sparse(&fl->rtt, (struct pm_hist_ent *)*histp, hcap);
+		*histp += hcap * sizeof(struct pm_hist_ent) / sizeof(uint32_t);
+		pm_hist_init_sparse(&fl->refl, (struct pm_hist_ent *)*histp, hcap);
+		*histp += hcap * sizeof(struct pm_hist_ent) / sizeof(uint32_t);
+	} else {
+		pm_hist_init_dense(&fl->rtt, *histp);
+		*histp += PM_HIST_NBUCKETS;
+		pm_hist_init_dense(&fl->refl, *histp);
+		*histp += PM_HIST_NBUCKETS;
+	}
+	pm_stat_reset(&fl->raw);
+	pm_stat_reset(&fl->fwd);
+	pm_stat_reset(&fl->bwd);
+	fl->period = p->cfg.line_rate || tc->rate_pps == 0 ? 0 :
+		pm_tsc.hz * tc->flows / tc->rate_pps;
+	fl->base_period = fl->period;
+	fl->min_period = tc->probe != PM_PROBE_STAMP || tc->max_rate_pps ?
+		pm_tsc.hz * tc->flows / (tc->max_rate_pps ? tc->max_rate_pps :
+					 PM_CFG_NOREFL_MAX_PPS) : 0;
+	/* Spread first sends over a period (golden-ratio phases) so flows do
+	 * not fire in lockstep. */
+	fl->next_tsc = (uint64_t)(((unsigned __int128)fl->period *
+				   ((g * 40503u) & 0xffff)) >> 16);
+
+	memset(&ph, 0, sizeof(ph));
+	memcpy(ph.dmac, p->trt[t].mac.addr_bytes, 6);
+	memcpy(ph.smac, p->port.mac.addr_bytes, 6);
+	ph.sip = p->cfg.src_ip;
+	ph.dip = tc->ip;
+	ph.sport = fl->sport;
+	ph.dport = tc->port;
+	ph.dscp = tc->dscp;
+	ph.ssid = fl->ssid;
+	ph.payload_len = tc->size;
+	if (tc->probe == PM_PROBE_ICMP)
+		len = pm_wire_ping_build(tmp, sizeof(tmp), &ph);
+	else if (tc->probe == PM_PROBE_TCP)
+		len = pm_wire_syn_build(tmp, sizeof(tmp), &ph);
+	else
+		len = pm_wire_probe_build(tmp, sizeof(tmp), &ph);
+	if (len < 0) {
+		PM_LOG(ERR, "target %s: cannot build a %u-byte probe", tc->name, tc->size);
+		return len;
+	}
+	p->trt[t].frame_len = (uint16_t)len;
+	fl->head_len = (uint16_t)RTE_MIN(len, PM_HEAD_MAX);
+	memcpy(fl->head, tmp, fl->head_len);
+
+	pm_fkey_set(&key, tc->ip, fl->peer_port, fl->sport, pm_probe_proto[tc->probe]);
+	if (rte_hash_add_key_data(ftab, &key, (void *)(uintptr_t)fi) < 0) {
+		PM_LOG(ERR, "flow table full");
+		return -ENOSPC;
+	}
+	return 0;
 }
 
 /*
@@ -1359,6 +1548,67 @@ pm_stamp_steer(struct pm_prober *p)
 	       p->port.port_id);
 }
 
+/*
+ * An lcore's share of the global budget, in proportion to the rates it
+ * carries (@rate of @total, millipps; equal shares in line-rate mode), and
+ * its bucket depth: 10 ms of budget (at least one probe of @max_wire
+ * bytes), so over any interval T at most budget x (T + 10 ms) leaves it.
+ */
+static void
+pm_tb_share(const struct pm_prober *p, uint64_t rate, uint64_t total, uint32_t max_wire,
+	    uint64_t *pps, uint64_t *Bps, uint64_t *max_pkts, uint64_t *max_bytes)
+{
+	*pps = p->cfg.line_rate || total == 0 ? p->cfg.budget_pps / p->nlc :
+	       (uint64_t)((double)p->cfg.budget_pps * rate / total);
+	*Bps = p->cfg.line_rate || total == 0 ? p->cfg.budget_mbps * 125000ULL / p->nlc :
+	       (uint64_t)((double)p->cfg.budget_mbps * 125000.0 * rate / total);
+	*max_pkts = RTE_MAX(1ULL, *pps / 100) * pm_tsc.hz;
+	*max_bytes = RTE_MAX((uint64_t)max_wire, *Bps / 100) * pm_tsc.hz;
+}
+
+/* Largest probe on the wire of the targets (bytes, with overhead). */
+static uint32_t
+pm_max_wire(const struct pm_prober *p)
+{
+	uint32_t t, w, max_wire = 0;
+
+	for (t = 0; t < p->cfg.ntargets; t++) {
+		w = (uint32_t)p->cfg.targets[t].size + PM_PROBE_HDRS_LEN + PM_WIRE_OVERHEAD;
+		if (w > max_wire)
+			max_wire = w;
+	}
+	return max_wire;
+}
+
+/*
+ * What the flows of targets @t0.. need on each lcore (flow f of target t
+ * goes to lcore (t + f) % nlc): flows, tracker slots, histogram words, and
+ * rate in millipps (10 pps over 13 flows is not 0 per flow: that starved
+ * the lcore of budget).  Adds to the arrays.
+ */
+static void
+pm_flow_needs(const struct pm_prober *p, uint32_t t0, uint32_t *cnt, uint32_t *nslots,
+	      uint64_t *nhent, uint64_t *rate)
+{
+	const struct pm_target_cfg *tc;
+	uint32_t t, f, j, slots, hcap;
+
+	for (t = t0; t < p->cfg.ntargets; t++) {
+		tc = &p->cfg.targets[t];
+		if (!p->trt[t].resolved)
+			continue;
+		pm_flow_sizes(p, tc, &slots, &hcap);
+		for (f = 0; f < tc->flows; f++) {
+			j = (t + f) % p->nlc;
+			cnt[j]++;
+			nslots[j] += slots;
+			nhent[j] += hcap ? 2 * hcap * sizeof(struct pm_hist_ent) / sizeof(uint32_t) :
+					   2 * PM_HIST_NBUCKETS;
+			rate[j] += (uint64_t)tc->rate_pps * 1000 / tc->flows;
+		}
+	}
+}
+
 static int
 pm_stamp_init(struct pm_prober *p)
 {
@@ -1367,21 +1617,17 @@ pm_stamp_init(struct pm_prober *p)
 		.size = sizeof(uint64_t),
 		.align = __alignof__(uint64_t),
 	};
-	static uint8_t tmp[PM_STAMP_MAX_PAYLOAD + PM_PROBE_HDRS_LEN + 64];
 	uint32_t cnt[PM_MAX_LCORES] = { 0 }, nslots[PM_MAX_LCORES] = { 0 };
 	uint64_t nhent[PM_MAX_LCORES] = { 0 }, rate[PM_MAX_LCORES] = { 0 };
 	uint64_t total_rate = 0, g = 0;
 	struct rte_hash_parameters hp;
 	struct pm_track_slot *slot_next[PM_MAX_LCORES];
 	uint32_t *hist_next[PM_MAX_LCORES];
-	uint32_t t, f, slots, hcap, fi, flows_max = 0, max_wire = 0;
+	uint32_t t, f, fi, flows_max = 0, max_wire = 0;
 	unsigned int lid, i, j, idx = 0, socket;
-	struct pm_probe_hdr ph;
 	struct pm_lcore *lc;
-	struct pm_flow *fl;
 	char name[RTE_RING_NAMESIZE];
-	struct pm_fkey key;
-	int len;
+	int ret;
 
 	pm_t4_off = rte_mbuf_dynfield_register(&t4_desc);
 	if (pm_t4_off < 0) {
@@ -1396,29 +1642,11 @@ pm_stamp_init(struct pm_prober *p)
 		       p->cfg.src_port_base, flows_max, p->sport_stride);
 		return -EINVAL;
 	}
-	for (t = 0; t < p->cfg.ntargets; t++)
-		if ((uint32_t)p->cfg.targets[t].size + PM_PROBE_HDRS_LEN + PM_WIRE_OVERHEAD > max_wire)
-			max_wire = (uint32_t)p->cfg.targets[t].size + PM_PROBE_HDRS_LEN +
-				   PM_WIRE_OVERHEAD;
+	max_wire = pm_max_wire(p);
 	/* Pass 1: how much each lcore needs. */
-	for (t = 0; t < p->cfg.ntargets; t++) {
-		const struct pm_target_cfg *tc = &p->cfg.targets[t];
-
-		if (!p->trt[t].resolved)
-			continue;
-		pm_flow_sizes(p, tc, &slots, &hcap);
-		for (f = 0; f < tc->flows; f++) {
-			j = (t + f) % p->nlc;
-			cnt[j]++;
-			nslots[j] += slots;
-			nhent[j] += hcap ? 2 * hcap * sizeof(struct pm_hist_ent) / sizeof(uint32_t) :
-					   2 * PM_HIST_NBUCKETS;
-			/* In millipps: 10 pps over 13 flows is not 0 per flow
-			 * (that starved the lcore of budget). */
-			rate[j] += (uint64_t)tc->rate_pps * 1000 / tc->flows;
-			total_rate += (uint64_t)tc->rate_pps * 1000 / tc->flows;
-		}
-	}
+	pm_flow_needs(p, 0, cnt, nslots, nhent, rate);
+	for (j = 0; j < p->nlc; j++)
+		total_rate += rate[j];
 	/* Pass 2: allocate on each lcore's socket. */
 	RTE_LCORE_FOREACH_WORKER(lid) {
 		if (idx >= p->nlc)
@@ -1472,19 +1700,8 @@ pm_stamp_init(struct pm_prober *p)
 			PM_LOG(ERR, "record ring for lcore %u: %s", lid, rte_strerror(rte_errno));
 			return -rte_errno;
 		}
-		/* This lcore's share of the global budget, in proportion to the
-		 * rates it carries (equal shares in line-rate mode). */
-		lc->tb_pps = p->cfg.line_rate || total_rate == 0 ?
-			     p->cfg.budget_pps / p->nlc :
-			     (uint64_t)((double)p->cfg.budget_pps * rate[idx] / total_rate);
-		lc->tb_Bps = p->cfg.line_rate || total_rate == 0 ?
-			     p->cfg.budget_mbps * 125000ULL / p->nlc :
-			     (uint64_t)((double)p->cfg.budget_mbps * 125000.0 * rate[idx] /
-					total_rate);
-		/* Bucket depth: 10 ms of budget (at least one probe), so over any
-		 * interval T at most budget x (T + 10 ms) leaves this lcore. */
-		lc->tb_max_pkts = RTE_MAX(1ULL, lc->tb_pps / 100) * pm_tsc.hz;
-		lc->tb_max_bytes = RTE_MAX((uint64_t)max_wire, lc->tb_Bps / 100) * pm_tsc.hz;
+		pm_tb_share(p, rate[idx], total_rate, max_wire, &lc->tb_pps, &lc->tb_Bps,
+			    &lc->tb_max_pkts, &lc->tb_max_bytes);
 		lc->tb_pkts = lc->tb_max_pkts;
 		lc->tb_bytes = lc->tb_max_bytes;
 		idx++;
@@ -1504,94 +1721,190 @@ pm_stamp_init(struct pm_prober *p)
 	}
 	/* Pass 3: the flows. */
 	for (t = 0; t < p->cfg.ntargets; t++) {
-		const struct pm_target_cfg *tc = &p->cfg.targets[t];
-
 		if (!p->trt[t].resolved)
 			continue;
-		pm_flow_sizes(p, tc, &slots, &hcap);
-		for (f = 0; f < tc->flows; f++, g++) {
+		for (f = 0; f < p->cfg.targets[t].flows; f++, g++) {
 			j = (t + f) % p->nlc;
 			lc = p->lc[j];
 			fi = lc->nflows++;
-			fl = &lc->flows[fi];
-			fl->target = t;
-			fl->fidx = (uint16_t)f;
-			fl->sport = (uint16_t)(p->cfg.src_port_base + f * p->sport_stride + j);
-			fl->ssid = (uint16_t)(1 + g % 65535);
-			fl->peer_ip = tc->ip;
-			fl->probe = tc->probe;
-			fl->peer_port = tc->probe == PM_PROBE_ICMP ? 0 : tc->port;
-			/* SYN probes: ISN = a random base + seq, so only the
-			 * target that got the SYN can answer for it. */
-			fl->isn = (uint32_t)rte_rand();
-			if (tc->probe == PM_PROBE_STAMP && lc->ssid_map[fl->ssid] == 0)
-				lc->ssid_map[fl->ssid] = fi + 1;
-			pm_track_init(&fl->trk, slot_next[j], slots, 0);
-			slot_next[j] += slots;
-			if (hcap) {
-				pm_hist_init_sparse(&fl->rtt, (struct pm_hist_ent *)hist_next[j], hcap);
-				hist_next[j] += hcap * sizeof(struct pm_hist_ent) / sizeof(uint32_t);
-				pm_hist_init_sparse(&fl->refl, (struct pm_hist_ent *)hist_next[j], hcap);
-				hist_next[j] += hcap * sizeof(struct pm_hist_ent) / sizeof(uint32_t);
-			} else {
-				pm_hist_init_dense(&fl->rtt, hist_next[j]);
-				hist_next[j] += PM_HIST_NBUCKETS;
-				pm_hist_init_dense(&fl->refl, hist_next[j]);
-				hist_next[j] += PM_HIST_NBUCKETS;
-			}
-			pm_stat_reset(&fl->raw);
-			pm_stat_reset(&fl->fwd);
-			pm_stat_reset(&fl->bwd);
-			fl->period = p->cfg.line_rate || tc->rate_pps == 0 ? 0 :
-				pm_tsc.hz * tc->flows / tc->rate_pps;
-			fl->base_period = fl->period;
-			fl->min_period = tc->probe != PM_PROBE_STAMP || tc->max_rate_pps ?
-				pm_tsc.hz * tc->flows / (tc->max_rate_pps ? tc->max_rate_pps :
-							 PM_CFG_NOREFL_MAX_PPS) : 0;
-			/* Spread first sends over a period (golden-ratio phases) so
-			 * flows do not fire in lockstep; lcore start adds now. */
-			fl->next_tsc = (uint64_t)(((unsigned __int128)fl->period *
-						   ((g * 40503u) & 0xffff)) >> 16);
-
-			memset(&ph, 0, sizeof(ph));
-			memcpy(ph.dmac, p->trt[t].mac.addr_bytes, 6);
-			memcpy(ph.smac, p->port.mac.addr_bytes, 6);
-			ph.sip = p->cfg.src_ip;
-			ph.dip = tc->ip;
-			ph.sport = fl->sport;
-			ph.dport = tc->port;
-			ph.dscp = tc->dscp;
-			ph.ssid = fl->ssid;
-			ph.payload_len = tc->size;
-			if (tc->probe == PM_PROBE_ICMP)
-				len = pm_wire_ping_build(tmp, sizeof(tmp), &ph);
-			else if (tc->probe == PM_PROBE_TCP)
-				len = pm_wire_syn_build(tmp, sizeof(tmp), &ph);
-			else
-				len = pm_wire_probe_build(tmp, sizeof(tmp), &ph);
-			if (len < 0) {
-				PM_LOG(ERR, "target %s: cannot build a %u-byte probe", tc->name,
-				       tc->size);
-				return len;
-			}
-			p->trt[t].frame_len = (uint16_t)len;
-			fl->head_len = (uint16_t)RTE_MIN(len, PM_HEAD_MAX);
-			memcpy(fl->head, tmp, fl->head_len);
-
-			pm_fkey_set(&key, tc->ip, fl->peer_port, fl->sport,
-				    pm_probe_proto[tc->probe]);
-			if (rte_hash_add_key_data(lc->ftab, &key, (void *)(uintptr_t)fi) < 0) {
-				PM_LOG(ERR, "flow table full");
-				return -ENOSPC;
-			}
+			ret = pm_flow_setup(p, &lc->flows[fi], fi, t, f, j, g, &slot_next[j],
+					    &hist_next[j], lc->ftab, lc->ssid_map);
+			if (ret != 0)
+				return ret;
 		}
 	}
+	p->flows_made = g;
 	pm_stamp_steer(p);
 	return 0;
 nomem:
 	PM_LOG(ERR, "out of DPDK memory for %" PRIu64 " flows (give EAL more with -m or "
 	       "hugepages)", (uint64_t)cnt[0] * p->nlc);
 	return -ENOMEM;
+}
+
+/* ---- pinglist reload (control side) ---- */
+
+static void
+pm_flowset_free(struct pm_flowset *ns)
+{
+	if (ns == NULL)
+		return;
+	rte_free(ns->flows);
+	rte_free(ns->heap);
+	rte_free(ns->ssid_map);
+	rte_hash_free(ns->ftab);
+	rte_free(ns->from);
+	rte_free(ns->retire);
+	rte_free(ns);
+}
+
+/*
+ * Build every lcore's new flow set: its flows that are not finished, in
+ * the same order (those of @gone targets marked to retire), then the flows
+ * of the targets added from @t0 on.  Only the added flows get new tracker
+ * and histogram memory; carried-over ones keep theirs.  (That memory of
+ * removed targets is given back only at exit: docs/config.md says so.)
+ */
+static int
+pm_stamp_reload(struct pm_prober *p, uint32_t t0, const uint8_t *gone)
+{
+	struct pm_flowset *ns[PM_MAX_LCORES] = { NULL };
+	uint32_t cnt[PM_MAX_LCORES] = { 0 }, nslots[PM_MAX_LCORES] = { 0 };
+	uint64_t nhent[PM_MAX_LCORES] = { 0 }, rate[PM_MAX_LCORES] = { 0 };
+	struct pm_track_slot *slot_next[PM_MAX_LCORES] = { NULL };
+	uint32_t *hist_next[PM_MAX_LCORES] = { NULL };
+	uint64_t total_rate = 0, g = p->flows_made, waited;
+	uint32_t t, f, i, j, k, max_wire = pm_max_wire(p);
+	struct rte_hash_parameters hp;
+	const struct pm_target_cfg *tc;
+	struct pm_lcore *lc;
+	struct pm_fkey key;
+	char name[RTE_HASH_NAMESIZE];
+	int socket, ret = -ENOMEM;
+
+	/* Sizes: the flows kept, and the new ones. */
+	for (j = 0; j < p->nlc; j++) {
+		lc = p->lc[j];
+		for (i = 0; i < lc->nflows; i++) {
+			const struct pm_flow *of = &lc->flows[i];
+
+			if (__atomic_load_n(&of->retired, __ATOMIC_RELAXED) == 2)
+				continue;
+			cnt[j]++;
+			if (of->retired == 0 && !gone[of->target]) {
+				tc = &p->cfg.targets[of->target];
+				rate[j] += (uint64_t)tc->rate_pps * 1000 / tc->flows;
+			}
+		}
+	}
+	pm_flow_needs(p, t0, cnt, nslots, nhent, rate);
+	for (j = 0; j < p->nlc; j++)
+		total_rate += rate[j];
+
+	/* Allocate. */
+	for (j = 0; j < p->nlc; j++) {
+		lc = p->lc[j];
+		socket = (int)rte_lcore_to_socket_id(lc->lcore_id);
+		ns[j] = rte_zmalloc_socket("pm_fset", sizeof(*ns[j]), 0, socket);
+		if (ns[j] == NULL)
+			goto fail;
+		ns[j]->flows = rte_zmalloc_socket("pm_flows", sizeof(struct pm_flow) *
+						  (cnt[j] + 1), RTE_CACHE_LINE_SIZE, socket);
+		ns[j]->heap = rte_zmalloc_socket("pm_heap", sizeof(uint32_t) * (cnt[j] + 1), 0,
+						 socket);
+		ns[j]->ssid_map = rte_zmalloc_socket("pm_ssid", sizeof(uint32_t) * 65536,
+						     RTE_CACHE_LINE_SIZE, socket);
+		ns[j]->from = rte_malloc_socket("pm_from", sizeof(int32_t) * (cnt[j] + 1), 0,
+						socket);
+		ns[j]->retire = rte_zmalloc_socket("pm_retire", cnt[j] + 1, 0, socket);
+		if (nslots[j])
+			slot_next[j] = rte_zmalloc_socket("pm_slots",
+				sizeof(struct pm_track_slot) * nslots[j], RTE_CACHE_LINE_SIZE,
+				socket);
+		if (nhent[j])
+			hist_next[j] = rte_zmalloc_socket("pm_hist", sizeof(uint32_t) * nhent[j],
+							  RTE_CACHE_LINE_SIZE, socket);
+		if (ns[j]->flows == NULL || ns[j]->heap == NULL || ns[j]->ssid_map == NULL ||
+		    ns[j]->from == NULL || ns[j]->retire == NULL ||
+		    (nslots[j] && slot_next[j] == NULL) || (nhent[j] && hist_next[j] == NULL))
+			goto fail;
+		memset(&hp, 0, sizeof(hp));
+		snprintf(name, sizeof(name), "pm_ftab_%u_%u", j, p->reloads + 1);
+		hp.name = name;
+		hp.entries = cnt[j] * 2 < 64 ? 64 : cnt[j] * 2;
+		hp.key_len = sizeof(struct pm_fkey);
+		hp.hash_func = rte_jhash;
+		hp.socket_id = socket;
+		ns[j]->ftab = rte_hash_create(&hp);
+		if (ns[j]->ftab == NULL)
+			goto fail;
+		pm_tb_share(p, rate[j], total_rate, max_wire, &ns[j]->tb_pps, &ns[j]->tb_Bps,
+			    &ns[j]->tb_max_pkts, &ns[j]->tb_max_bytes);
+	}
+
+	/* Carried-over flows: their index, lookups from their fixed fields. */
+	for (j = 0; j < p->nlc; j++) {
+		lc = p->lc[j];
+		for (i = 0, k = 0; i < lc->nflows; i++) {
+			const struct pm_flow *of = &lc->flows[i];
+
+			if (__atomic_load_n(&of->retired, __ATOMIC_RELAXED) == 2)
+				continue;
+			ns[j]->from[k] = (int32_t)i;
+			ns[j]->retire[k] = gone[of->target];
+			if (of->probe == PM_PROBE_STAMP && ns[j]->ssid_map[of->ssid] == 0)
+				ns[j]->ssid_map[of->ssid] = k + 1;
+			pm_fkey_set(&key, of->peer_ip, of->peer_port, of->sport,
+				    pm_probe_proto[of->probe]);
+			if (rte_hash_add_key_data(ns[j]->ftab, &key, (void *)(uintptr_t)k) < 0)
+				goto fail;
+			k++;
+		}
+		ns[j]->nflows = k;
+	}
+	/* New flows. */
+	for (t = t0; t < p->cfg.ntargets; t++) {
+		if (!p->trt[t].resolved)
+			continue;
+		for (f = 0; f < p->cfg.targets[t].flows; f++, g++) {
+			j = (t + f) % p->nlc;
+			k = ns[j]->nflows++;
+			ns[j]->from[k] = -1;
+			ret = pm_flow_setup(p, &ns[j]->flows[k], k, t, f, j, g, &slot_next[j],
+					    &hist_next[j], ns[j]->ftab, ns[j]->ssid_map);
+			if (ret != 0)
+				goto fail;
+		}
+	}
+	p->flows_made = g;
+
+	/* Hand over, and wait until every lcore took its set. */
+	for (j = 0; j < p->nlc; j++)
+		__atomic_store_n(&p->lc[j]->pending, ns[j], __ATOMIC_RELEASE);
+	for (j = 0; j < p->nlc; j++) {
+		for (waited = 0; __atomic_load_n(&p->lc[j]->pending, __ATOMIC_ACQUIRE) != NULL;
+		     waited++) {
+			if (__atomic_load_n(&p->lc[j]->done, __ATOMIC_ACQUIRE)) {
+				/* Stopped first (it takes no set once quitting):
+				 * ns[j] still holds the new arrays. */
+				__atomic_store_n(&p->lc[j]->pending, NULL, __ATOMIC_RELAXED);
+				break;
+			}
+			if (waited == 5000)
+				PM_LOG(WARNING, "reload: lcore %u has not taken its new flows "
+				       "after 5 s; still waiting", p->lc[j]->lcore_id);
+			usleep(1000);
+		}
+		pm_flowset_free(ns[j]);	/* now the lcore's old arrays */
+	}
+	return 0;
+fail:
+	PM_LOG(ERR, "reload: cannot set up the new flows (%s): nothing changed",
+	       ret == -ENOMEM ? "out of DPDK memory" : strerror(-ret));
+	for (j = 0; j < p->nlc; j++)
+		pm_flowset_free(ns[j]);
+	/* slot and histogram arenas of new flows: small, kept until exit */
+	return ret == 0 ? -ENOMEM : ret;
 }
 
 static void
@@ -1616,5 +1929,6 @@ const struct pm_engine pm_engine_stamp = {
 	.name = "stamp",
 	.init = pm_stamp_init,
 	.lcore_main = pm_stamp_lcore,
+	.reload = pm_stamp_reload,
 	.fini = pm_stamp_fini,
 };

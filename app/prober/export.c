@@ -154,10 +154,12 @@ pm_export_account(struct pm_prober *p, const struct pm_record *r, unsigned int n
 	const struct pm_hist_ent *e;
 	unsigned int i, j, seen = 0;
 
-	if (r->h.target >= p->cfg.ntargets)
+	pthread_mutex_lock(&p->tot_lock);	/* a reload may grow tot */
+	if (r->h.target >= p->cfg.ntargets) {
+		pthread_mutex_unlock(&p->tot_lock);
 		return;
+	}
 	t = &p->tot[r->h.target];
-	pthread_mutex_lock(&p->tot_lock);
 	t->sent += b->sent;
 	t->received += b->received;
 	t->lost += b->lost;
@@ -248,6 +250,38 @@ pm_export_drain(struct pm_prober *p, struct pm_record *buf)
 	return total;
 }
 
+/* An event the control thread posted (pm_export_post): published here,
+ * the sink's one thread. */
+static void
+pm_export_mail(struct pm_prober *p)
+{
+	struct pm_event ev;
+	char buf[2048];
+
+	if (__atomic_load_n(&p->mail_len, __ATOMIC_ACQUIRE) == 0)
+		return;
+	pm_event_begin(&ev, buf, sizeof(buf), &p->sink, p->mail_type);
+	pm_event_add(&ev, "%s", p->mail);
+	pm_sink_event(&p->sink, &ev);
+	__atomic_store_n(&p->mail_len, 0, __ATOMIC_RELEASE);
+}
+
+int
+pm_export_post(struct pm_prober *p, const char *type, const char *fields)
+{
+	unsigned int waited;
+
+	for (waited = 0; __atomic_load_n(&p->mail_len, __ATOMIC_ACQUIRE) != 0; waited++) {
+		if (waited >= 1000)
+			return -EBUSY;
+		usleep(1000);
+	}
+	snprintf(p->mail_type, sizeof(p->mail_type), "%s", type);
+	snprintf(p->mail, sizeof(p->mail), "%s", fields);
+	__atomic_store_n(&p->mail_len, (uint32_t)strlen(p->mail) + 1, __ATOMIC_RELEASE);
+	return 0;
+}
+
 static void *
 pm_export_main(void *arg)
 {
@@ -261,6 +295,7 @@ pm_export_main(void *arg)
 	for (;;) {
 		moved = pm_export_drain(p, buf);
 		pm_export_drop_events(p);
+		pm_export_mail(p);
 		if (p->sink.ops->poll)
 			p->sink.ops->poll(&p->sink);
 		if (moved == 0) {
@@ -272,11 +307,55 @@ pm_export_main(void *arg)
 	/* Rings are empty and the lcores are done: nothing is left behind. */
 	p->ev_drop_ms = 0;
 	pm_export_drop_events(p);
+	pm_export_mail(p);
 	pm_export_stop_event(p);
 	if (p->sink.ops->flush)
 		p->sink.ops->flush(&p->sink, 5000);
 	free(buf);
 	return NULL;
+}
+
+/*
+ * A reload added targets: p->cfg.targets already has @n entries (the
+ * caller publishes the new count).  Grow the totals, under tot_lock,
+ * moving every histogram onto the new bucket array.  The old arrays go to
+ * @old[0..1] for the caller to free.
+ */
+int
+pm_export_grow(struct pm_prober *p, uint32_t n, void *old[2])
+{
+	struct pm_target_tot *tot;
+	struct pm_hist_ent *ent;
+	uint32_t t, n0;
+
+	tot = calloc(n, sizeof(*tot));
+	ent = calloc((size_t)n * PM_TOT_HIST_CAP, sizeof(*ent));
+	if (tot == NULL || ent == NULL) {
+		free(tot);
+		free(ent);
+		return -ENOMEM;
+	}
+	pthread_mutex_lock(&p->tot_lock);
+	n0 = p->cfg.ntargets;
+	memcpy(tot, p->tot, sizeof(*tot) * n0);
+	memcpy(ent, p->tot_ent, sizeof(*ent) * (size_t)n0 * PM_TOT_HIST_CAP);
+	for (t = 0; t < n; t++) {
+		if (t >= n0) {
+			tot[t].rtt.min = UINT64_MAX;
+			tot[t].refl.min = UINT64_MAX;
+			pm_hist_init_sparse(&tot[t].hist, &ent[(size_t)t * PM_TOT_HIST_CAP],
+					    PM_TOT_HIST_CAP);
+		} else {
+			tot[t].hist.ent = &ent[(size_t)t * PM_TOT_HIST_CAP];
+		}
+	}
+	old[0] = p->tot;
+	old[1] = p->tot_ent;
+	p->tot = tot;
+	p->tot_ent = ent;
+	__atomic_store_n(&p->cfg.ntargets, n, __ATOMIC_RELEASE);
+	pthread_mutex_unlock(&p->tot_lock);
+	return 0;
 }
 
 int

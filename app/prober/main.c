@@ -20,6 +20,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <rte_cycles.h>
@@ -51,6 +52,9 @@ pm_usage(FILE *out)
 "Config file (appliances; every key in docs/config.md):\n"
 "  -c, --config FILE      libconfig file with prober = {...}; targets = (...);\n"
 "      --check-config     check the file and flags, print every error, exit\n"
+"      --watch-config     take a new target list when FILE changes (as on SIGHUP:\n"
+"                         kept targets carry on, in-flight probes and the open\n"
+"                         window included; write the file whole, e.g. by rename)\n"
 "\n"
 "Quick mode (a person at a terminal):\n"
 "      --src-ip IP        this port's IPv4 address (answers ARP for it)\n"
@@ -117,6 +121,8 @@ pm_usage(FILE *out)
 "  # an appliance\n"
 "  pmesh-prober -l 0-3 -a 0000:3b:00.0 -- -c /etc/pmesh/prober.cfg\n"
 "\n"
+"Signals: SIGINT/SIGTERM stop (in-flight probes get their timeout); SIGHUP reads\n"
+"  -c FILE again and applies its target list without a restart (docs/config.md).\n"
 "Telemetry: dpdk-telemetry.py then /pmesh/lcores, /pmesh/targets,N.\n"
 "Exit: 0 done, 1 runtime failure, 2 usage or configuration error.\n");
 }
@@ -126,7 +132,7 @@ enum {
 	OPT_SIZE, OPT_DSCP, OPT_DURATION, OPT_WINDOW, OPT_TIMEOUT, OPT_BUDGET_PPS,
 	OPT_BUDGET_MBPS, OPT_LINE_RATE, OPT_IDLE_SLEEP, OPT_TRACE, OPT_TRACE_TTL, OPT_LOSS_BURST, OPT_ID, OPT_PORT_ID, OPT_NO_STATUS,
 	OPT_CHECK, OPT_CLOCK_SYNCED, OPT_KAFKA, OPT_KAFKA_ENC, OPT_KAFKA_PROP, OPT_SPOOL_DIR,
-	OPT_NO_SPOOL, OPT_EXPORT_RING, OPT_KAFKA_QUEUE, OPT_PROBE, OPT_MAX_RATE,
+	OPT_NO_SPOOL, OPT_EXPORT_RING, OPT_KAFKA_QUEUE, OPT_PROBE, OPT_MAX_RATE, OPT_WATCH,
 };
 
 static const struct option pm_opts[] = {
@@ -143,6 +149,7 @@ static const struct option pm_opts[] = {
 	{ "size", required_argument, NULL, OPT_SIZE },
 	{ "dscp", required_argument, NULL, OPT_DSCP },
 	{ "probe", required_argument, NULL, OPT_PROBE },
+	{ "watch-config", no_argument, NULL, OPT_WATCH },
 	{ "max-rate", required_argument, NULL, OPT_MAX_RATE },
 	{ "duration", required_argument, NULL, OPT_DURATION },
 	{ "window-ms", required_argument, NULL, OPT_WINDOW },
@@ -172,6 +179,8 @@ static const struct option pm_opts[] = {
 struct pm_args {
 	const char *config;
 	int check;
+	int watch;		/* --watch-config */
+	unsigned int flag_targets;	/* --target given */
 	int no_status;
 	int argc;		/* the program's own arguments, for the digest */
 	char **argv;
@@ -322,6 +331,9 @@ pm_parse_args(int argc, char **argv, struct pm_prober_cfg *c, struct pm_args *a,
 				have_probe = 1;
 			}
 			break;
+		case OPT_WATCH:
+			a->watch = 1;
+			break;
 		case OPT_MAX_RATE:
 			have_max_rate = !pm_flag_u64("--max-rate", optarg, 1, 100000000,
 						     &max_rate, e);
@@ -438,6 +450,9 @@ pm_parse_args(int argc, char **argv, struct pm_prober_cfg *c, struct pm_args *a,
 			pm_cfg_err(e, "--target", 0, "cannot add target %s",
 				   pm_cfg_fmt_ipv4(tgt[i].ip, buf));
 	}
+	a->flag_targets = nt;
+	if (a->watch && a->config == NULL)
+		pm_cfg_err(e, "--watch-config", 0, "watches the -c FILE: give one");
 	if (nt == 0 && (have_rate || have_flows || have_size || have_dscp || have_probe ||
 			have_max_rate))
 		pm_cfg_err(e, "--rate/--flows/--size/--dscp/--probe/--max-rate", 0,
@@ -519,8 +534,53 @@ pm_event_started(struct pm_prober *p, const struct pm_args *a)
 static void
 pm_on_signal(int sig)
 {
-	(void)sig;
-	__atomic_store_n(&pm_g.quit, 1, __ATOMIC_RELAXED);
+	if (sig == SIGHUP)
+		__atomic_store_n(&pm_g.reload, 1, __ATOMIC_RELAXED);
+	else
+		__atomic_store_n(&pm_g.quit, 1, __ATOMIC_RELAXED);
+}
+
+/* The config file's identity: changes when it is rewritten or replaced. */
+static uint64_t
+pm_file_stamp(const char *path)
+{
+	struct stat st;
+
+	if (path == NULL || stat(path, &st) != 0)
+		return 0;
+	return (uint64_t)st.st_mtim.tv_sec * 1000000000ULL + (uint64_t)st.st_mtim.tv_nsec +
+	       (uint64_t)st.st_size * 31 + (uint64_t)st.st_ino * 131;
+}
+
+/* SIGHUP or a changed file (--watch-config): apply the file's targets. */
+static void
+pm_maybe_reload(struct pm_prober *p, const struct pm_args *a, uint64_t *stamp)
+{
+	uint64_t now_stamp;
+	int asked = __atomic_exchange_n(&p->reload, 0, __ATOMIC_RELAXED);
+
+	if (!asked && a->watch) {
+		now_stamp = pm_file_stamp(a->config);
+		if (now_stamp == *stamp || now_stamp == 0)
+			return;
+		*stamp = now_stamp;
+		asked = 1;
+	}
+	if (!asked)
+		return;
+	if (a->config == NULL) {
+		PM_LOG(WARNING, "SIGHUP: started without -c FILE: no target list to read "
+		       "again");
+		return;
+	}
+	if (a->flag_targets) {
+		PM_LOG(WARNING, "SIGHUP: targets were given with --target: reload takes "
+		       "the target list from %s alone; restart instead", a->config);
+		return;
+	}
+	if (a->watch)
+		*stamp = pm_file_stamp(a->config);
+	pm_reload(p, a->config);
 }
 
 /* Next hops: the gateway (ARP or static MAC), or every target on-link. */
@@ -615,7 +675,7 @@ main(int argc, char **argv)
 	struct pm_args a;
 	struct pm_port_conf pc;
 	struct sigaction sa;
-	uint64_t start, last_status, now, max_frame = 0;
+	uint64_t start, last_status, now, max_frame = 0, last_watch = 0, file_stamp = 0;
 	unsigned int lid, workers = 0, i, data_room;
 	int split, ret, rc = 0, tty;
 	char host[64];
@@ -720,7 +780,8 @@ main(int argc, char **argv)
 	for (p->sport_stride = 1; p->sport_stride < p->nlc; p->sport_stride <<= 1)
 		;
 	p->trt = calloc(p->cfg.ntargets, sizeof(*p->trt));
-	if (p->trt == NULL) {
+	p->tgone = calloc(p->cfg.ntargets ? p->cfg.ntargets : 1, 1);
+	if (p->trt == NULL || p->tgone == NULL) {
 		rc = 1;
 		goto out_port;
 	}
@@ -775,6 +836,8 @@ main(int argc, char **argv)
 	sa.sa_handler = pm_on_signal;
 	sigaction(SIGINT, &sa, NULL);
 	sigaction(SIGTERM, &sa, NULL);
+	sigaction(SIGHUP, &sa, NULL);
+	file_stamp = pm_file_stamp(a.config);
 
 	PM_LOG(INFO, "%s: %u targets, %u probe lcores on port %u (%s, %s), window %u ms, "
 	       "timeout %u ms", p->cfg.id, p->cfg.ntargets, p->nlc, p->port.port_id,
@@ -796,6 +859,11 @@ main(int argc, char **argv)
 		}
 		if (p->cfg.duration_s && now - start >= p->cfg.duration_s * 1000000000ULL)
 			__atomic_store_n(&p->quit, 1, __ATOMIC_RELAXED);
+		if (now - last_watch >= 1000000000ULL || __atomic_load_n(&p->reload,
+									__ATOMIC_RELAXED)) {
+			last_watch = now;
+			pm_maybe_reload(p, &a, &file_stamp);
+		}
 	}
 	if (tty)
 		fputc('\n', stderr);
@@ -820,6 +888,8 @@ out_port:
 out_eal:
 	rte_eal_cleanup();
 	free(p->trt);
+	free(p->tgone);
+	pm_reload_free(p);
 	free(p->tot);
 	free(p->tot_ent);
 	pm_prober_cfg_free(&p->cfg);

@@ -125,9 +125,36 @@ struct pm_flow {
 	uint64_t burst_end;		/* tsc: back to base_period */
 	uint64_t trace_tsc;		/* last trace started, 0: never */
 	uint64_t min_period;		/* the target's max_rate_pps, per flow */
+	uint64_t retire_tsc;		/* when its target was removed */
+	uint8_t retired;		/* 0 live; 1 target removed by a reload:
+					 * no more probes, replies still taken;
+					 * 2 final summary written (atomic) */
 	uint32_t isn;			/* TCP: ISN of probe seq 0 */
 	uint8_t probe;			/* enum pm_probe_type */
 	uint8_t head[PM_HEAD_MAX];	/* frame head, seq/ts zero */
+};
+
+/*
+ * A pinglist reload's new flow set for one lcore.  The control thread
+ * builds it (carried-over flows by index into the lcore's current array,
+ * new ones set up in full) and publishes it in lc->pending; the lcore takes
+ * it at the top of its loop -- copies the carried flows with their
+ * trackers, windows and histograms as they are, swaps the arrays -- and
+ * clears lc->pending, leaving its old arrays here for the control thread to
+ * free.  Nothing is allocated or freed on the lcore.
+ */
+struct pm_flowset {
+	struct pm_flow *flows;
+	uint32_t nflows;
+	uint32_t *heap;
+	uint32_t *ssid_map;
+	struct rte_hash *ftab;
+	int32_t *from;			/* flow's index in the old array, -1: new */
+	uint8_t *retire;		/* 1: carried over, its target was removed */
+	uint64_t tb_pps;		/* the lcore's new budget share */
+	uint64_t tb_Bps;
+	uint64_t tb_max_pkts;
+	uint64_t tb_max_bytes;
 };
 
 struct pm_lcore {
@@ -170,6 +197,7 @@ struct pm_lcore {
 	uint64_t st_switch_tsc;
 	uint32_t done;			/* atomic: lcore finished draining */
 	struct pm_trace trace;
+	struct pm_flowset *pending;	/* atomic: a reload's flow set to take */
 	struct pm_lcore_stats st;
 	struct pm_record recbuf[PM_REC_MAX_PARTS];
 } __rte_cache_aligned;
@@ -205,6 +233,13 @@ struct pm_engine {
 	int (*init)(struct pm_prober *p);
 	/* Per-lcore loop (rte_eal_remote_launch). */
 	int (*lcore_main)(void *lc);
+	/*
+	 * Pinglist reload, control thread, lcores running: p->cfg.targets
+	 * already holds the old targets at their indexes followed by the added
+	 * ones from @t0; @gone[t] marks the old ones removed.  Hands each lcore
+	 * its new flow set and waits for it to be taken.
+	 */
+	int (*reload)(struct pm_prober *p, uint32_t t0, const uint8_t *gone);
 	void (*fini)(struct pm_prober *p);
 };
 
@@ -225,6 +260,12 @@ struct pm_prober {
 	uint64_t sched_lead_ticks;	/* send-on-timestamp lead */
 	uint16_t probe_ee;		/* Error Estimate of our t1 stamps */
 	uint32_t quit;			/* atomic: stop sending */
+	uint32_t reload;		/* atomic: SIGHUP asked for a reload */
+	uint32_t reloads;		/* reloads applied */
+	uint8_t *tgone;			/* per target: removed by a reload */
+	void *stale[4];			/* arrays replaced by the last reload, freed
+					 * by the next (readers may hold them) */
+	uint64_t flows_made;		/* flows set up so far (SSIDs, phases) */
 	uint64_t quit_tsc;
 	/* export */
 	struct pm_sink sink;
@@ -241,6 +282,10 @@ struct pm_prober {
 	uint64_t ev_suppressed;
 	uint64_t ev_drop_ms;
 	uint64_t ev_dropped_seen[RTE_MAX_LCORE];	/* ring drops reported, by lc idx */
+	/* one event posted by the control thread for the export thread */
+	uint32_t mail_len;		/* atomic: 0 empty */
+	char mail_type[32];
+	char mail[1024];
 };
 
 extern struct pm_prober pm_g;
@@ -249,6 +294,13 @@ extern struct pm_prober pm_g;
 int pm_export_start(struct pm_prober *p);
 void pm_export_stop(struct pm_prober *p);
 void pm_export_print_table(struct pm_prober *p, FILE *out);
+int pm_export_grow(struct pm_prober *p, uint32_t n, void *old[2]);
+/** Have the export thread publish event @type with @fields (",\"k\":v..."). */
+int pm_export_post(struct pm_prober *p, const char *type, const char *fields);
+
+/* reload.c */
+int pm_reload(struct pm_prober *p, const char *path);
+void pm_reload_free(struct pm_prober *p);
 
 /* status.c */
 void pm_status_tick(struct pm_prober *p, double dt_s, int tty);
