@@ -14,6 +14,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 #include <time.h>
 
 #include <libconfig.h>
@@ -29,8 +30,8 @@ ctl_usage(FILE *out)
 	fprintf(out,
 "Usage: pmesh-ctl pinglist --topology FILE (--server IP | --appliance POD | --all)\n"
 "                 [--k 2] [--k-pod 1] [--coverage 0.9 | --flows N] [--rate 10]\n"
-"                 [--budget-pps N] [--seed 0] [--port 862] [--base FILE] [-o FILE]\n"
-"                 [--paths FILE [--src-port-base 49152]]\n"
+"                 [--budget-pps N] [--seed 0] [--port 862] [--probe TYPE]\n"
+"                 [--base FILE] [-o FILE] [--paths FILE [--src-port-base 49152]]\n"
 "\n"
 "Writes a pmesh-prober configuration whose targets are what the topology\n"
 "says this prober should probe (Pingmesh's complete graphs):\n"
@@ -59,9 +60,15 @@ ctl_usage(FILE *out)
 "  --rate PPS        probes per second per target (default 10); cut to fit\n"
 "  --budget-pps N    the prober's budget_pps (the base file's, if it has one)\n"
 "  --seed N          draws depend only on topology and seed (default 0)\n"
-"  --port N          reflectors' UDP port (default 862)\n"
+"  --port N          reflectors' UDP port (default 862); with --probe tcp, the\n"
+"                    TCP port the SYNs go to\n"
+"  --probe TYPE      stamp (reflectors everywhere, the default), icmp or tcp\n"
+"                    (servers with nothing installed: raw RTT, at most 100 pps\n"
+"                    per target; see docs/config.md, targets' type)\n"
 "  --base FILE       a prober configuration without targets, copied first\n"
-"  -o, --output FILE write there (default stdout)\n"
+"  -o, --output FILE write there (default stdout), whole: to a temporary file\n"
+"                    renamed over FILE, so a prober that watches it\n"
+"                    (--watch-config) or is sent SIGHUP never reads half a list\n"
 "\n"
 "Exit status: 0 done, 1 failure, 2 usage, topology or base file error.\n");
 }
@@ -331,8 +338,10 @@ ctl_all(struct pm_pl_ctx *x, const struct pm_topo *t)
 
 static int
 ctl_write(FILE *out, const struct pm_topo *t, const struct pm_pl *pl, const char *what,
-	  const char *topo_path, const struct pm_pl_cfg *c, uint64_t port, const char *base)
+	  const char *topo_path, const struct pm_pl_cfg *c, uint64_t port, const char *base,
+	  int probe)
 {
+	char type[32] = "";
 	char ip[16], name[PM_CFG_NAME_MAX];
 	uint32_t i;
 
@@ -347,14 +356,16 @@ ctl_write(FILE *out, const struct pm_topo *t, const struct pm_pl *pl, const char
 		pl->per_level[PM_PL_APP_POD], pl->per_level[PM_PL_APP_DC], pl->flows,
 		pm_topo_nspines(t), c->coverage, pl->n ? pl->t[0].rate_pps : 0, pl->pps,
 		pl->rate_cut ? " (rate cut to fit the budget)" : "");
+	if (probe != PM_PROBE_STAMP)
+		snprintf(type, sizeof(type), " type = \"%s\";", pm_probe_type_str(probe));
 	fprintf(out, "targets = (\n");
 	for (i = 0; i < pl->n; i++) {
 		const struct pm_pl_target *x = &pl->t[i];
 
 		pm_cfg_fmt_ipv4(x->ip, ip);
 		snprintf(name, sizeof(name), "%.40s/%s", pm_topo_rack_name(t, x->rack), ip);
-		fprintf(out, "\t{ ip = \"%s\"; port = %" PRIu64 "; name = \"%s\"; rate_pps = %u;"
-			" flows = %u; }%s\t# %s%s\n", ip, port, name, x->rate_pps, x->flows,
+		fprintf(out, "\t{ ip = \"%s\"; port = %" PRIu64 "; name = \"%s\";%s rate_pps = %u;"
+			" flows = %u; }%s\t# %s%s\n", ip, port, name, type, x->rate_pps, x->flows,
 			i + 1 < pl->n ? "," : " ", pm_pl_level_str(x->level),
 			x->exact ? ", flows from discovered paths" : "");
 	}
@@ -366,7 +377,7 @@ static int
 ctl_pinglist(int argc, char **argv)
 {
 	enum { O_TOPO = 256, O_SERVER, O_APP, O_ALL, O_K, O_KPOD, O_COV, O_FLOWS, O_RATE,
-	       O_BUDGET, O_SEED, O_PORT, O_BASE, O_PATHS, O_SPORT0 };
+	       O_BUDGET, O_SEED, O_PORT, O_BASE, O_PATHS, O_SPORT0, O_PROBE };
 	static const struct option opts[] = {
 		{ "topology", required_argument, NULL, O_TOPO },
 		{ "server", required_argument, NULL, O_SERVER },
@@ -383,6 +394,7 @@ ctl_pinglist(int argc, char **argv)
 		{ "base", required_argument, NULL, O_BASE },
 		{ "paths", required_argument, NULL, O_PATHS },
 		{ "src-port-base", required_argument, NULL, O_SPORT0 },
+		{ "probe", required_argument, NULL, O_PROBE },
 		{ "output", required_argument, NULL, 'o' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
@@ -402,7 +414,8 @@ ctl_pinglist(int argc, char **argv)
 	uint64_t v, port = 862;
 	uint32_t ip = 0, pod = 0, rack;
 	FILE *out = stdout;
-	int opt, all = 0, rc = 2;
+	char tmp_out[PM_CFG_PATH_MAX + 32] = "";
+	int opt, all = 0, rc = 2, probe = PM_PROBE_STAMP;
 
 	pm_pl_cfg_defaults(&c);
 	optind = 1;
@@ -419,6 +432,13 @@ ctl_pinglist(int argc, char **argv)
 				return 2;
 			break;
 		case 'o': output = optarg; break;
+		case O_PROBE:
+			probe = pm_probe_type_parse(optarg);
+			if (probe < 0 || optarg[0] == '\0') {
+				fprintf(stderr, "pmesh-ctl: --probe %s: stamp, icmp or tcp\n", optarg);
+				return 2;
+			}
+			break;
 		case O_K: case O_KPOD: case O_FLOWS: case O_RATE: case O_BUDGET: case O_SEED:
 		case O_PORT:
 			if (ctl_u64(argv[optind - 1], optarg, opt == O_SEED || opt == O_BUDGET ? 0 :
@@ -538,17 +558,36 @@ ctl_pinglist(int argc, char **argv)
 		fprintf(stderr, "pmesh-ctl: %s: %u targets sized from discovered paths\n",
 			what, exact);
 	}
+	if (probe != PM_PROBE_STAMP && pl.n && pl.t[0].rate_pps > PM_CFG_NOREFL_MAX_PPS) {
+		fprintf(stderr, "pmesh-ctl: %s: %u pps per target is over the %u pps a prober "
+			"allows %s targets by default (servers that run nothing of ours); lower "
+			"--rate\n", what, pl.t[0].rate_pps, PM_CFG_NOREFL_MAX_PPS,
+			pm_probe_type_str(probe));
+		rc = 2;
+		goto out;
+	}
 	if (output != NULL && strcmp(output, "-") != 0) {
-		out = fopen(output, "w");
+		snprintf(tmp_out, sizeof(tmp_out), "%s.tmp%d", output, (int)getpid());
+		out = fopen(tmp_out, "w");
 		if (out == NULL) {
-			fprintf(stderr, "pmesh-ctl: %s: %s\n", output, strerror(errno));
+			fprintf(stderr, "pmesh-ctl: %s: %s\n", tmp_out, strerror(errno));
 			rc = 1;
 			goto out;
 		}
 	}
-	rc = ctl_write(out, t, &pl, what, topo_path, &c, port, base) < 0 ? 1 : 0;
-	if (out != stdout && fclose(out) != 0)
-		rc = 1;
+	rc = ctl_write(out, t, &pl, what, topo_path, &c, port, base, probe) < 0 ? 1 : 0;
+	if (out != stdout) {
+		if (fflush(out) != 0 || fsync(fileno(out)) != 0)
+			rc = 1;
+		if (fclose(out) != 0)
+			rc = 1;
+		if (rc == 0 && rename(tmp_out, output) != 0) {
+			fprintf(stderr, "pmesh-ctl: %s: %s\n", output, strerror(errno));
+			rc = 1;
+		}
+		if (rc != 0)
+			unlink(tmp_out);
+	}
 	if (rc != 0)
 		fprintf(stderr, "pmesh-ctl: %s: write failed\n", output ? output : "stdout");
 	else
