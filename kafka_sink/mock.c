@@ -71,6 +71,7 @@ static const char *const pm_mock_default_topics[] = {
 	"pmesh.events",
 	"pmesh.paths",
 	"pmesh.tables",
+	"pmesh.alerts",
 };
 
 /* Protocol request types by name, for the "error" command.  Numbers are
@@ -179,8 +180,8 @@ usage(FILE *f)
 "  --partitions P       partitions per topic, 1..%d (default 16)\n"
 "  --topic NAME         create this topic, repeatable; when given, only\n"
 "                       these (default: pmesh.summaries pmesh.events\n"
-"                       pmesh.paths pmesh.tables).  Clients may still\n"
-"                       auto-create others, with 4 partitions.\n"
+"                       pmesh.paths pmesh.tables pmesh.alerts).  Clients\n"
+"                       may still auto-create others, with 4 partitions.\n"
 "  --bootstrap-file F   write the bootstrap list to F (tmp + rename)\n"
 "  --control FIFO       read commands from FIFO (created if missing)\n"
 "  --quiet              no start/stop lines on stderr\n"

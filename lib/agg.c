@@ -221,6 +221,13 @@ struct agg_win {
 	struct pm_agg_alert *alerts;	/* once localized */
 	uint32_t nalerts;
 	bool localized;
+	/* early alerts (pm_agg_early) */
+	uint64_t early_wm;		/* watermark of the last evaluation */
+	struct pm_agg_alert *early_prev;	/* what it found */
+	uint32_t nearly_prev;
+	struct pm_agg_alert *early_sent;	/* handed out */
+	uint32_t nearly_sent;
+	uint32_t capearly_sent;
 };
 
 struct pm_agg {
@@ -321,6 +328,8 @@ agg_win_free(struct agg_win *w)
 	agg_map_free(&w->ts_idx);
 	free(w->ts);
 	free(w->alerts);
+	free(w->early_prev);
+	free(w->early_sent);
 	free(w);
 }
 
@@ -1238,6 +1247,66 @@ out:
 	return rc;
 }
 
+static bool
+agg_alert_in(const struct pm_agg_alert *v, uint32_t n, const struct pm_agg_alert *x)
+{
+	uint32_t i;
+
+	for (i = 0; i < n; i++)
+		if (v[i].table == x->table && v[i].a == x->a && v[i].b == x->b &&
+		    strcmp(v[i].kind, x->kind) == 0)
+			return true;
+	return false;
+}
+
+int
+pm_agg_early(struct pm_agg *a, pm_agg_early_fn fn, void *arg)
+{
+	uint64_t wm;
+	struct pm_agg_alert *v;
+	struct agg_win *w;
+	uint32_t i, k, cap;
+	int n = 0, rc;
+
+	if (a == NULL)
+		return -EINVAL;
+	wm = a->watermark < a->wm_limit ? a->watermark : a->wm_limit;
+	for (i = 0; i < a->nwin; i++) {
+		w = a->win[i];
+		if (w->localized || wm <= w->early_wm || wm < w->start_ns)
+			continue;
+		w->early_wm = wm;
+		rc = agg_localize(a, w);
+		if (rc < 0)
+			return rc;
+		for (k = 0; k < w->nalerts; k++) {
+			const struct pm_agg_alert *x = &w->alerts[k];
+
+			if (!agg_alert_in(w->early_prev, w->nearly_prev, x) ||
+			    agg_alert_in(w->early_sent, w->nearly_sent, x))
+				continue;
+			if (w->nearly_sent == w->capearly_sent) {
+				cap = w->capearly_sent ? 2 * w->capearly_sent : 4;
+				v = realloc(w->early_sent, sizeof(*v) * cap);
+				if (v == NULL)
+					return -ENOMEM;
+				w->early_sent = v;
+				w->capearly_sent = cap;
+			}
+			w->early_sent[w->nearly_sent++] = *x;
+			if (fn != NULL)
+				fn(arg, w->start_ns, wm, x);
+			n++;
+		}
+		free(w->early_prev);
+		w->early_prev = w->alerts;
+		w->nearly_prev = w->nalerts;
+		w->alerts = NULL;
+		w->nalerts = 0;
+	}
+	return n;
+}
+
 /* Alerts, then rows in a stable order (the index maps are useless after). */
 static int
 agg_finish(const struct pm_agg *a, struct agg_win *w)
@@ -1660,6 +1729,36 @@ agg_put_alert(struct agg_out *o, const struct pm_topo *t,
 	pm_agg_alert_text(text, sizeof(text), t, x);
 	agg_put_str(o, text);
 	agg_put(o, "}");
+}
+
+int
+pm_agg_alert_json(const struct pm_agg_alert *x, const struct pm_topo *t,
+		  uint64_t window_start_ns, uint32_t window_ms, uint64_t as_of_ns,
+		  char **buf, size_t *len)
+{
+	struct agg_out o = { NULL, 0, 0, false };
+
+	if (x == NULL || buf == NULL)
+		return -EINVAL;
+	*buf = NULL;
+	o.cap = 1024;
+	o.buf = malloc(o.cap);
+	if (o.buf == NULL)
+		return -ENOMEM;
+	o.buf[0] = '\0';
+	agg_put(&o, "{\"schema\":1,\"kind\":\"alert\",\"early\":true,\"window_start_ns\":%"
+		PRIu64 ",\"window_ms\":%u,\"as_of_ns\":%" PRIu64 ",\"alert\":",
+		window_start_ns, window_ms, as_of_ns);
+	agg_put_alert(&o, t, x);
+	agg_put(&o, "}");
+	if (o.err || o.len > INT32_MAX) {
+		free(o.buf);
+		return -ENOMEM;
+	}
+	*buf = o.buf;
+	if (len != NULL)
+		*len = o.len;
+	return (int)o.len;
 }
 
 int

@@ -165,6 +165,29 @@ typedef int (*pm_agg_emit_fn)(void *arg, const struct pm_agg_window *w);
 int pm_agg_flush(struct pm_agg *a, bool force, pm_agg_emit_fn emit, void *arg);
 
 /**
+ * Early alerts: a window's alerts before it closes.  Each time the
+ * watermark has moved on (one probe window), every open window is
+ * localized on what it holds so far; an alert found by two evaluations in
+ * a row (one probe window apart: a fault, not a blip) is handed to @fn at
+ * once, at most once per window and element.  The window's own alerts, at
+ * its close, are computed afresh on all its data as before.  Returns the
+ * number handed out, or -ENOMEM.
+ */
+typedef void (*pm_agg_early_fn)(void *arg, uint64_t window_start_ns,
+				uint64_t as_of_ns, const struct pm_agg_alert *x);
+int pm_agg_early(struct pm_agg *a, pm_agg_early_fn fn, void *arg);
+
+/**
+ * An early alert as one JSON object (one line): {"schema":1,"kind":"alert",
+ * "early":true,"window_start_ns":..,"window_ms":..,"as_of_ns":..,
+ * "alert":{...as in a window's alerts}}.  Returns the length or -ENOMEM;
+ * *buf is malloc'd.
+ */
+int pm_agg_alert_json(const struct pm_agg_alert *x, const struct pm_topo *t,
+		      uint64_t window_start_ns, uint32_t window_ms, uint64_t as_of_ns,
+		      char **buf, size_t *len);
+
+/**
  * Bound the watermark by @limit_ns (UINT64_MAX: no bound).  A consumer of
  * several partitions passes the oldest of their newest window starts, so
  * a window is not completed by one partition running ahead of another.

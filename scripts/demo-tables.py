@@ -4,13 +4,16 @@
 print each window as a person reads it: the spines, the worst rack pairs,
 the alerts.  Used by scripts/demo.sh.
 
-  demo-tables.py FILE [--fault-at UNIX_S] [--until-alert NAME] [--windows N]
-                 [--timeout S]
+  demo-tables.py FILE [--alerts FILE] [--fault-at UNIX_S] [--until-alert NAME]
+                 [--windows N] [--timeout S]
 
+--alerts follows the aggregator's early alerts too (--alerts-output: alerts
+of a window still open, published as soon as two probe windows show them).
 With --fault-at, each alert line says how long after the fault it came;
-with --until-alert, exits 0 as soon as a window alerts on NAME (an
-element, "kind:K" for any alert of kind K, "*" for any), 1 on timeout;
-with --windows, exits 0 after N windows.  Without, runs until killed.
+with --until-alert, exits 0 as soon as a window or an early alert names
+NAME (an element, "kind:K" for any alert of kind K, "*" for any), 1 on
+timeout; with --windows, exits 0 after N windows.  Without, runs until
+killed.
 """
 import json
 import os
@@ -53,12 +56,46 @@ def show(w, fault_at):
     return alerts
 
 
+def show_early(e, fault_at):
+    a = e["alert"]
+    start = e["window_start_ns"] / 1e9
+    seen = min((e["as_of_ns"] - e["window_start_ns"]) / 1e9 + 1, e["window_ms"] / 1000)
+    late = f"  [{time.time() - fault_at:.1f} s after the fault]" if fault_at else ""
+    stamp = time.strftime("%H:%M:%S", time.gmtime(start))
+    print(f"\n   EARLY ALERT {a['kind']} (window {stamp}, {seen:.0f} s of it seen): "
+          f"{a.get('text', a['element'])}{late}")
+    sys.stdout.flush()
+    return [a]
+
+
+class Follow:
+    """Lines appended to a file from now on (the file may not exist yet)."""
+
+    def __init__(self, path):
+        self.path, self.f, self.buf = path, None, ""
+
+    def line(self):
+        if self.f is None:
+            if not os.path.exists(self.path):
+                return None
+            self.f = open(self.path)
+            self.f.seek(0, os.SEEK_END)
+        chunk = self.f.readline()
+        if not chunk:
+            return None
+        self.buf += chunk
+        if not self.buf.endswith("\n"):
+            return None
+        out, self.buf = self.buf, ""
+        return json.loads(out)
+
+
 def main(argv):
     if len(argv) < 2:
         print(__doc__, file=sys.stderr)
         return 2
     path = argv[1]
-    fault_at = until = None
+    fault_at = until = alerts_path = None
     timeout = nwin = None
     i = 2
     while i < len(argv):
@@ -68,35 +105,38 @@ def main(argv):
             until = argv[i + 1]
         elif argv[i] == "--timeout":
             timeout = float(argv[i + 1])
+        elif argv[i] == "--alerts":
+            alerts_path = argv[i + 1]
         elif argv[i] == "--windows":
             nwin = int(argv[i + 1])
         i += 2
     end = time.time() + timeout if timeout else None
     while not os.path.exists(path):
         time.sleep(0.2)
-    with open(path) as f:
-        f.seek(0, os.SEEK_END)
-        buf = ""
-        while True:
-            chunk = f.readline()
-            if not chunk:
-                if end and time.time() > end:
-                    return 1
-                time.sleep(0.2)
-                continue
-            buf += chunk
-            if not buf.endswith("\n"):
-                continue
-            w = json.loads(buf)
-            buf = ""
-            alerts = show(w, fault_at)
-            if nwin is not None:
-                nwin -= 1
-                if nwin <= 0:
-                    return 0
-            if until and any(until in ("*", a["element"], "kind:" + a["kind"])
-                             for a in alerts):
-                return 0
+    tables = Follow(path)
+    tables.line()                       # opens it at its end
+    early = Follow(alerts_path) if alerts_path else None
+    while True:
+        alerts = None
+        e = early.line() if early else None
+        if e is not None:
+            alerts = show_early(e, fault_at)
+        else:
+            w = tables.line()
+            if w is not None:
+                alerts = show(w, fault_at)
+                if nwin is not None:
+                    nwin -= 1
+                    if nwin <= 0:
+                        return 0
+        if alerts is None:
+            if end and time.time() > end:
+                return 1
+            time.sleep(0.1)
+            continue
+        if until and any(until in ("*", a["element"], "kind:" + a["kind"])
+                         for a in alerts):
+            return 0
 
 
 if __name__ == "__main__":

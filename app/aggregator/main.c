@@ -79,6 +79,10 @@ struct agg {
 	const char *paths_topic;	/* NULL: no path records */
 	const char *http_listen;	/* NULL: no HTTP */
 	uint64_t metrics_rack_pairs;
+	bool no_early;			/* --no-early-alerts */
+	const char *alerts_output;	/* early alerts as JSON lines */
+	const char *alerts_topic;	/* NULL: early alerts not published */
+	FILE *aout;
 	struct pm_agg_cfg acfg;
 	/* state */
 	struct pm_topo *topo;
@@ -93,6 +97,7 @@ struct agg {
 	FILE *out;
 	struct agg_pending part[AGG_MAX_PART];
 	uint64_t emitted;		/* windows emitted by this run */
+	uint64_t early;			/* early alerts emitted */
 	uint64_t last_emitted;		/* newest emitted window start */
 	bool rebuild;			/* a rebalance: drop open windows */
 	/* counts */
@@ -144,6 +149,12 @@ agg_usage(FILE *out)
 "                          windows open (default 30000)\n"
 "      --drop-sla RATIO    drop rate that counts as bad (default 0.001)\n"
 "      --p99-sla-us US     rack-pair p99 above this alerts (default off)\n"
+"      --alerts-topic T    early alerts: an alert that two probe windows in a row\n"
+"                          show in the window still open is published to T at\n"
+"                          once, seconds before its window's tables (default\n"
+"                          pmesh.alerts; the tables still carry every alert)\n"
+"      --alerts-output FILE  early alerts as JSON lines too ('-' stdout)\n"
+"      --no-early-alerts   alert only in the tables, when a window closes\n"
 "  -o, --output FILE       tables as JSON lines too ('-' stdout)\n"
 "      --tables-topic T    publish tables to T (default pmesh.tables)\n"
 "      --no-publish        do not publish to Kafka\n"
@@ -280,7 +291,7 @@ agg_emit(void *arg, const struct pm_agg_window *w)
 		fputc('\n', g->out);
 		fflush(g->out);
 	}
-	if (g->pk != NULL) {
+	if (g->pk != NULL && g->tables_topic != NULL) {
 		snprintf(key, sizeof(key), "%" PRIu64, w->start_ns);
 		while (rd_kafka_producev(g->pk, RD_KAFKA_V_TOPIC(g->tables_topic),
 				RD_KAFKA_V_KEY(key, strlen(key)), RD_KAFKA_V_VALUE(json, len),
@@ -302,6 +313,40 @@ agg_emit(void *arg, const struct pm_agg_window *w)
 		g->last_emitted = w->start_ns;
 	g->emitted++;
 	return 0;
+}
+
+/* An alert of a window still open (pm_agg_early): out at once, on the
+ * same outputs as the tables, so that a reader sees it before them. */
+static void
+agg_emit_early(void *arg, uint64_t start, uint64_t as_of, const struct pm_agg_alert *x)
+{
+	struct agg *g = arg;
+	char *json = NULL, key[32];
+	size_t len = 0;
+
+	if (pm_agg_alert_json(x, g->topo, start, g->acfg.window_ms, as_of, &json, &len) < 0) {
+		fprintf(stderr, "pmesh-aggregator: early alert: out of memory\n");
+		return;
+	}
+	if (g->aout != NULL) {
+		fwrite(json, 1, len, g->aout);
+		fputc('\n', g->aout);
+		fflush(g->aout);
+	}
+	if (g->pk != NULL && g->alerts_topic != NULL) {
+		snprintf(key, sizeof(key), "%" PRIu64, start);
+		while (rd_kafka_producev(g->pk, RD_KAFKA_V_TOPIC(g->alerts_topic),
+				RD_KAFKA_V_KEY(key, strlen(key)), RD_KAFKA_V_VALUE(json, len),
+				RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
+				RD_KAFKA_V_HEADER("pmesh-schema", "1", -1),
+				RD_KAFKA_V_HEADER("pmesh-encoding", "json", -1),
+				RD_KAFKA_V_HEADER("pmesh-kind", "alert", -1),
+				RD_KAFKA_V_END) == RD_KAFKA_RESP_ERR__QUEUE_FULL)
+			rd_kafka_poll(g->pk, 10);
+		rd_kafka_poll(g->pk, 0);
+	}
+	free(json);
+	g->early++;
 }
 
 /*
@@ -339,6 +384,8 @@ agg_flush(struct agg *g, bool force)
 	uint64_t before = g->emitted;
 
 	agg_watermark(g);
+	if (!g->no_early && !g->rebuild)
+		pm_agg_early(g->agg, agg_emit_early, g);
 	pm_agg_flush(g->agg, force, agg_emit, g);
 	if (g->emitted != before) {
 		/* Published before committed: a crash in between repeats a
@@ -596,7 +643,7 @@ agg_kafka_new(struct agg *g)
 	}
 	rd_kafka_topic_partition_list_destroy(sub);
 
-	if (g->tables_topic != NULL) {
+	if (g->tables_topic != NULL || (g->alerts_topic != NULL && !g->no_early)) {
 		conf = rd_kafka_conf_new();
 		if (rd_kafka_conf_set(conf, "bootstrap.servers", g->bootstrap, errstr,
 				      sizeof(errstr)) ||
@@ -842,7 +889,7 @@ int
 main(int argc, char **argv)
 {
 	enum { O_TOPO = 256, O_WIN, O_GRACE, O_SLA, O_P99, O_TT, O_NOPUB, O_WINDOWS,
-	       O_DUR, O_IDLE, O_PIDLE, O_HTTP, O_MRP, O_PT, O_NOPATHS };
+	       O_DUR, O_IDLE, O_PIDLE, O_HTTP, O_MRP, O_PT, O_NOPATHS, O_NOEARLY, O_AT, O_AO };
 	static const struct option opts[] = {
 		{ "bootstrap", required_argument, NULL, 'b' },
 		{ "topic", required_argument, NULL, 't' },
@@ -862,6 +909,9 @@ main(int argc, char **argv)
 		{ "http", required_argument, NULL, O_HTTP },
 		{ "paths-topic", required_argument, NULL, O_PT },
 		{ "no-paths", no_argument, NULL, O_NOPATHS },
+		{ "no-early-alerts", no_argument, NULL, O_NOEARLY },
+		{ "alerts-topic", required_argument, NULL, O_AT },
+		{ "alerts-output", required_argument, NULL, O_AO },
 		{ "metrics-rack-pairs", required_argument, NULL, O_MRP },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
@@ -883,6 +933,7 @@ main(int argc, char **argv)
 	g.topic = "pmesh.summaries";
 	g.group = "pmesh-aggregator";
 	g.tables_topic = "pmesh.tables";
+	g.alerts_topic = "pmesh.alerts";
 	g.paths_topic = "pmesh.paths";
 	g.part_idle_ms = 30000;
 	g.metrics_rack_pairs = 1000;
@@ -895,10 +946,13 @@ main(int argc, char **argv)
 		case 'o': g.output = optarg; break;
 		case O_TOPO: g.topo_path = optarg; break;
 		case O_TT: g.tables_topic = optarg; break;
-		case O_NOPUB: g.tables_topic = NULL; break;
+		case O_NOPUB: g.tables_topic = NULL; g.alerts_topic = NULL; break;
 		case O_HTTP: g.http_listen = optarg; break;
 		case O_PT: g.paths_topic = optarg; break;
 		case O_NOPATHS: g.paths_topic = NULL; break;
+		case O_NOEARLY: g.no_early = true; break;
+		case O_AT: g.alerts_topic = optarg; break;
+		case O_AO: g.alerts_output = optarg; break;
 		case 'X':
 			if (g.nprops == 32) {
 				fprintf(stderr, "pmesh-aggregator: at most 32 -X\n");
@@ -969,6 +1023,15 @@ main(int argc, char **argv)
 		g.out = strcmp(g.output, "-") == 0 ? stdout : fopen(g.output, "a");
 		if (g.out == NULL) {
 			fprintf(stderr, "pmesh-aggregator: %s: %s\n", g.output, strerror(errno));
+			return 1;
+		}
+	}
+	if (g.alerts_output != NULL) {
+		g.aout = strcmp(g.alerts_output, "-") == 0 ? stdout :
+			 fopen(g.alerts_output, "a");
+		if (g.aout == NULL) {
+			fprintf(stderr, "pmesh-aggregator: %s: %s\n", g.alerts_output,
+				strerror(errno));
 			return 1;
 		}
 	}
@@ -1075,6 +1138,9 @@ main(int argc, char **argv)
 		" unknown source, %" PRIu64 " unknown destination, %" PRIu64 " windows\n",
 		g.messages, g.refused, st.summaries, st.dup, st.late, st.unknown_src,
 		st.unknown_dst, g.emitted);
+	if (g.early)
+		fprintf(stderr, "pmesh-aggregator: %" PRIu64 " early alert%s\n", g.early,
+			g.early == 1 ? "" : "s");
 	rd_kafka_consumer_close(g.rk);
 	if (g.rkp != NULL)
 		rd_kafka_consumer_close(g.rkp);
@@ -1092,6 +1158,8 @@ out:
 		rd_kafka_destroy(g.rkp);
 	if (g.out != NULL && g.out != stdout)
 		fclose(g.out);
+	if (g.aout != NULL && g.aout != stdout)
+		fclose(g.aout);
 	pm_agg_free(g.agg);
 	pm_topo_free(g.topo);
 	return rc;

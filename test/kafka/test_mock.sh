@@ -144,7 +144,7 @@ kb=$(cat "$tmp/main.kb")
 	pass "3 brokers on 127.0.0.1" || fail "bootstrap list '$kb'"
 [ -p "$fifo" ] && pass "control FIFO created" || fail "no FIFO at $fifo"
 start="3 brokers on 127.0.0.1 (bootstrap $kb), topics pmesh.summaries pmesh.events"
-start+=" pmesh.paths pmesh.tables x 16 partitions; control FIFO $fifo; this is a test broker"
+start+=" pmesh.paths pmesh.tables pmesh.alerts x 16 partitions; control FIFO $fifo; this is a test broker"
 grep -qF "$start" "$log" &&
 	pass "start line" || { fail "start line"; cat "$log"; }
 

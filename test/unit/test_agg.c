@@ -875,6 +875,107 @@ test_json_deterministic(void **state)
 	pm_agg_free(a2);
 }
 
+/* Early alerts: what pm_agg_early handed out. */
+struct early_seen {
+	uint32_t n;
+	uint64_t as_of[8];
+	uint64_t start[8];
+	uint32_t a[8];
+	char kind[8][16];
+	char *json;
+};
+
+static void
+early_cb(void *arg, uint64_t start, uint64_t as_of, const struct pm_agg_alert *x)
+{
+	struct early_seen *e = arg;
+	size_t len;
+
+	assert_true(e->n < 8);
+	e->start[e->n] = start;
+	e->as_of[e->n] = as_of;
+	e->a[e->n] = x->a;
+	snprintf(e->kind[e->n], sizeof(e->kind[0]), "%s", x->kind);
+	e->n++;
+	free(e->json);
+	assert_true(pm_agg_alert_json(x, topo, start, 10000, as_of, &e->json, &len) > 0);
+}
+
+/* One second of the fabric (every rack pair, a flow per spine), spine2
+ * dropping 2 % from second @fault_from on. */
+static void
+early_second(struct pm_agg *a, uint32_t sec, uint32_t fault_from)
+{
+	uint32_t s, d, f;
+
+	for (s = 0; s < NRACKS; s++)
+		for (d = 0; d < NRACKS; d++)
+			for (f = 0; f < NSPINES; f++) {
+				struct flow fl = { 0 };
+
+				if (s == d)
+					continue;
+				fl.src = host_ip(s, 10 + f);
+				fl.dst = host_ip(d, 20);
+				fl.sport = (uint16_t)(49152 + f);
+				fl.ws = T0 + sec * SEC;
+				fl.prober = pm_record_id_hash("fabric") + s;
+				fl.seq = 100000 + sec * 1000 + (s * NRACKS + d) * NSPINES + f;
+				fl.sent = 100;
+				fl.lost = sec >= fault_from && f == BAD_SPINE ? 2 : 0;
+				fl.received = fl.sent - fl.lost;
+				assert_int_equal(add(a, &fl), PM_AGG_ADDED);
+			}
+}
+
+static void
+test_early_alerts(void **state)
+{
+	struct early_seen e;
+	struct seen s;
+	struct pm_agg *a;
+	uint32_t sec;
+
+	(void)state;
+	/* Clean for 10 s: nothing, ever. */
+	memset(&e, 0, sizeof(e));
+	a = new_agg(NULL);
+	for (sec = 0; sec < 10; sec++) {
+		early_second(a, sec, 99);
+		assert_int_equal(pm_agg_early(a, early_cb, &e), 0);
+	}
+	assert_int_equal(e.n, 0);
+	pm_agg_free(a);
+
+	/* spine2 from second 3: seen at 3, confirmed at 4, handed out once. */
+	a = new_agg(NULL);
+	memset(&s, 0, sizeof(s));
+	for (sec = 0; sec < 10; sec++) {
+		early_second(a, sec, 3);
+		pm_agg_early(a, early_cb, &e);
+		/* A second evaluation at the same watermark does nothing. */
+		assert_int_equal(pm_agg_early(a, early_cb, &e), 0);
+		if (sec < 4)
+			assert_int_equal(e.n, 0);
+	}
+	assert_int_equal(e.n, 1);
+	assert_string_equal(e.kind[0], "spine");
+	assert_int_equal(e.a[0], pm_topo_spine_find(topo, "spine2"));
+	assert_true(e.start[0] == T0);
+	assert_true(e.as_of[0] == T0 + 4 * SEC);
+	assert_non_null(strstr(e.json, "{\"schema\":1,\"kind\":\"alert\",\"early\":true,"
+			       "\"window_start_ns\":1700000000000000000,\"window_ms\":10000,"
+			       "\"as_of_ns\":1700000004000000000,\"alert\":{\"kind\":\"spine\","
+			       "\"table\":\"spines\",\"element\":\"spine2\""));
+	/* The window, closed, alerts on all its data as before. */
+	assert_int_equal(pm_agg_flush(a, true, emit_cb, &s), 1);
+	assert_true(s.nalerts >= 1);
+	assert_string_equal(s.al[0].kind, "spine");
+	pm_agg_free(a);
+	free(e.json);
+	seen_free(&s);
+}
+
 int
 main(void)
 {
@@ -892,6 +993,7 @@ main(void)
 		cmocka_unit_test(test_loc_blackhole),
 		cmocka_unit_test(test_set_path),
 		cmocka_unit_test(test_json_deterministic),
+		cmocka_unit_test(test_early_alerts),
 	};
 
 	return cmocka_run_group_tests(tests, setup_topo, teardown_topo);
