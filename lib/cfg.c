@@ -97,14 +97,19 @@ static int cfg_valid_listen(const char *s, char *why, size_t cap);
 static int cfg_valid_encoding(const char *s, char *why, size_t cap);
 static int cfg_valid_fsync(const char *s, char *why, size_t cap);
 static int cfg_valid_bootstrap(const char *s, char *why, size_t cap);
+static int cfg_valid_engine(const char *s, char *why, size_t cap);
 static void cfg_read_kprops(const config_setting_t *s, void *base,
 			    const char *path, struct pm_cfg_errs *e);
 
 static const struct cfg_key prober_keys[] = {
 	KEY_STR("id", struct pm_prober_cfg, id, "", "--id", NULL,
 		"prober name in every record; default: the host name"),
-	KEY_IP("src_ip", struct pm_prober_cfg, src_ip, CFG_F_REQUIRED,
-	       "--src-ip", cfg_valid_unicast, "source IPv4 address of probes"),
+	KEY_STR("engine", struct pm_prober_cfg, engine, "dpdk", "--engine",
+		cfg_valid_engine, "dpdk (STAMP/ICMP/TCP over a DPDK port) or rdma "
+		"(STAMP over RDMA UD queue pairs; group rdma)"),
+	KEY_IP("src_ip", struct pm_prober_cfg, src_ip, 0,
+	       "--src-ip", cfg_valid_unicast,
+	       "source IPv4 address of probes (required with engine dpdk)"),
 	KEY_IP("gateway", struct pm_prober_cfg, gateway_ip, 0, "--gateway",
 	       cfg_valid_unicast, "next hop, resolved by ARP; unset: on-link"),
 	{ .name = "gateway_mac", .type = CT_MAC,
@@ -207,6 +212,30 @@ static const struct cfg_key kafka_keys[] = {
 	  .help = "librdkafka properties, a list of \"name=value\" strings" },
 };
 
+/* Group "rdma" (read into struct pm_rdma_cfg; engine = "rdma"). */
+static const struct cfg_key rdma_keys[] = {
+	KEY_STR("device", struct pm_rdma_cfg, device, "", "--rdma-device", NULL,
+		"RNIC (ibv_devices / pmesh-rdma list); empty: the first one"),
+	KEY_INT("port", struct pm_rdma_cfg, port, 1, 255, 1, 0, "--rdma-port",
+		"RNIC port number"),
+	KEY_INT("gid_index", struct pm_rdma_cfg, gid_index, 0, 255, 0, 0,
+		"--rdma-gid-index", "our GID; on RoCEv2 the index of the IPv4 "
+		"RoCE v2 GID (show_gids)"),
+	KEY_INT("sl", struct pm_rdma_cfg, sl, 0, 15, 0, 0, "--rdma-sl",
+		"InfiniBand service level of probes (RoCE: the target's dscp "
+		"sets the traffic class)"),
+	KEY_BOOL("hw_timestamps", struct pm_rdma_cfg, hw_timestamps, 1,
+		 "--rdma-no-hwts", "CQE completion timestamps where the RNIC has "
+		 "them; false: TSC at poll"),
+	KEY_INT("xchg_port", struct pm_rdma_cfg, xchg_port, 1, 65535, 18515,
+		0, "--rdma-xchg-port", "UDP port where reflectors tell their QPNs "
+		"(a target's own port overrides it)"),
+	KEY_INT("xchg_timeout_ms", struct pm_rdma_cfg, xchg_timeout_ms, 10,
+		60000, 1000, 0, NULL, "a reflector must tell its QPNs within this"),
+	KEY_INT("recv_depth", struct pm_rdma_cfg, recv_depth, 64, 16384, 512,
+		0, NULL, "receives kept posted per queue pair"),
+};
+
 static const struct cfg_key target_keys[] = {
 	KEY_STR("name", struct pm_target_cfg, name, "", NULL, NULL,
 		"label in the exit table; default: the address"),
@@ -286,6 +315,7 @@ struct cfg_ctx {
 	int key_line[NKEYS(prober_keys) > NKEYS(reflector_keys) ?
 		     NKEYS(prober_keys) : NKEYS(reflector_keys)];
 	int kafka_line[NKEYS(kafka_keys)];
+	int rdma_line[NKEYS(rdma_keys)];
 };
 
 /* ---------------------------------------------------------------------- */
@@ -683,6 +713,16 @@ cfg_valid_fsync(const char *s, char *why, size_t cap)
 	    strcmp(s, "always") != 0) {
 		snprintf(why, cap, "unknown policy (never, interval, always)");
 		return -EINVAL;
+	}
+	return 0;
+}
+
+static int
+cfg_valid_engine(const char *s, char *why, size_t cap)
+{
+	if (strcmp(s, "dpdk") != 0 && strcmp(s, "rdma") != 0) {
+		snprintf(why, cap, "unknown engine (dpdk, rdma)");
+		return -1;
 	}
 	return 0;
 }
@@ -1230,8 +1270,9 @@ cfg_read_group(const config_setting_t *g, const struct cfg_key *keys,
 	       struct pm_cfg_errs *e, int *lines)
 {
 	const char *names[NKEYS(prober_keys) + NKEYS(reflector_keys) +
-			  NKEYS(kafka_keys)];
-	bool seen[NKEYS(prober_keys) + NKEYS(reflector_keys) + NKEYS(kafka_keys)];
+			  NKEYS(kafka_keys) + NKEYS(rdma_keys)];
+	bool seen[NKEYS(prober_keys) + NKEYS(reflector_keys) + NKEYS(kafka_keys) +
+		  NKEYS(rdma_keys)];
 	int len = config_setting_length(g), i;
 	size_t j;
 
@@ -1546,6 +1587,51 @@ cfg_kafka_check(const struct pm_prober_cfg *c, const struct cfg_ctx *x,
 			    PRIu64, k->spool_segment_mb, k->spool_max_mb);
 }
 
+/* The rdma group, and what the RDMA engine cannot do (yet) with targets
+ * and prober keys made for the DPDK engine. */
+static void
+cfg_rdma_check(const struct pm_prober_cfg *c, const struct cfg_ctx *x,
+	       struct pm_cfg_errs *e)
+{
+	const struct pm_rdma_cfg *r = &c->rdma;
+	uint32_t i;
+
+	cfg_check_values(r, rdma_keys, NKEYS(rdma_keys), x,
+			 x->file ? r->line : 0, e);
+	if (strcmp(c->engine, "rdma") != 0) {
+		if (x->file && r->line > 0 && strcmp(c->engine, "dpdk") == 0)
+			pm_cfg_err(e, x->src, r->line, "group 'rdma' is set but "
+				   "prober.engine is \"dpdk\": set engine = \"rdma\" "
+				   "to probe over RDMA, or remove the group");
+		return;
+	}
+	if (c->line_rate)
+		cfg_key_err(e, x, cfg_pkey("line_rate"), cfg_kline(x, "line_rate"),
+			    "line_rate = true: the rdma engine paces by rate_pps "
+			    "only");
+	if (c->trace_interval_s)
+		cfg_key_err(e, x, cfg_pkey("trace_interval_s"),
+			    cfg_kline(x, "trace_interval_s"),
+			    "trace_interval_s: path discovery (TTL-limited IP "
+			    "probes) is for engine dpdk; RDMA UD has no TTL");
+	if (c->loss_burst > 1)
+		cfg_key_err(e, x, cfg_pkey("loss_burst"), cfg_kline(x, "loss_burst"),
+			    "loss_burst: adaptive probing is for engine dpdk");
+	for (i = 0; i < c->ntargets; i++) {
+		const struct pm_target_cfg *t = &c->targets[i];
+		int line = x->file ? t->line : 0;
+
+		if (t->probe != PM_PROBE_STAMP)
+			cfg_key_err(e, x, cfg_tkey("type"), line,
+				    "type = \"%s\": engine rdma sends STAMP over "
+				    "UD to pmesh-rdma reflectors only", t->type);
+		if (t->size != 44)
+			cfg_key_err(e, x, cfg_tkey("size"), line,
+				    "size = %u: engine rdma sends the 44-byte STAMP "
+				    "base packet only", t->size);
+	}
+}
+
 static int
 cfg_prober_check(const struct pm_prober_cfg *c, const struct cfg_ctx *x,
 		 struct pm_cfg_errs *e)
@@ -1554,12 +1640,18 @@ cfg_prober_check(const struct pm_prober_cfg *c, const struct cfg_ctx *x,
 	uint64_t pps = 0;
 	double bits = 0;
 	uint32_t i;
+	bool rdma;
 
 	cfg_check_values(c, prober_keys, NKEYS(prober_keys), x, 0, e);
 	cfg_kafka_check(c, x, e);
+	rdma = strcmp(c->engine, "rdma") == 0;
+	cfg_rdma_check(c, x, e);
+	if (x->file && !rdma && c->src_ip == 0 && x->group_line > 0)
+		pm_cfg_err(e, x->src, x->group_line,
+			   "missing required key 'src_ip' in group 'prober'");
 	if (!x->file) {
 		/* In a file these are reported with their line by the loader. */
-		if (c->src_ip == 0)
+		if (c->src_ip == 0 && !rdma)
 			cfg_key_err(e, x, cfg_pkey("src_ip"), 0,
 				    "the probes' source address is required");
 		if (c->ntargets == 0)
@@ -1645,6 +1737,7 @@ pm_prober_cfg_defaults(struct pm_prober_cfg *c)
 	memset(c, 0, sizeof(*c));
 	cfg_apply_defaults(c, prober_keys, NKEYS(prober_keys));
 	cfg_apply_defaults(&c->kafka, kafka_keys, NKEYS(kafka_keys));
+	cfg_apply_defaults(&c->rdma, rdma_keys, NKEYS(rdma_keys));
 	if (gethostname(c->id, sizeof(c->id) - 1) < 0 || c->id[0] == '\0')
 		snprintf(c->id, sizeof(c->id), "pmesh");
 	c->id[sizeof(c->id) - 1] = '\0';
@@ -1672,6 +1765,7 @@ pm_prober_cfg_add_target(struct pm_prober_cfg *c,
 	}
 	nt = &c->targets[c->ntargets++];
 	*nt = *t;
+	nt->port_dflt = nt->port == 0;
 	if (nt->port == 0)
 		nt->port = c->dst_port;
 	if (nt->name[0] == '\0')
@@ -1756,7 +1850,7 @@ pm_prober_cfg_load(const char *path, struct pm_prober_cfg *c,
 		   struct pm_cfg_errs *e)
 {
 	static const char *const top[] = { "prober", "targets", "reflector",
-					   "kafka" };
+					   "kafka", "rdma" };
 	config_setting_t *g, *l;
 	unsigned int n0 = e->n;
 	size_t len0 = e->len;
@@ -1774,7 +1868,7 @@ pm_prober_cfg_load(const char *path, struct pm_prober_cfg *c,
 
 	/* A reflector group may share the file (one file per host); the
 	 * reflector reads it. */
-	cfg_check_top(&cf, top, 4, path, e);
+	cfg_check_top(&cf, top, 5, path, e);
 	g = config_lookup(&cf, "kafka");
 	if (g != NULL) {
 		if (config_setting_type(g) != CONFIG_TYPE_GROUP) {
@@ -1785,6 +1879,18 @@ pm_prober_cfg_load(const char *path, struct pm_prober_cfg *c,
 			c->kafka.line = cfg_line(g);
 			cfg_read_group(g, kafka_keys, NKEYS(kafka_keys),
 				       &c->kafka, "kafka", path, e, x.kafka_line);
+		}
+	}
+	g = config_lookup(&cf, "rdma");
+	if (g != NULL) {
+		if (config_setting_type(g) != CONFIG_TYPE_GROUP) {
+			pm_cfg_err(e, cfg_file(g, path), cfg_line(g),
+				   "rdma: expected group, got %s",
+				   cfg_type_name(config_setting_type(g)));
+		} else {
+			c->rdma.line = cfg_line(g);
+			cfg_read_group(g, rdma_keys, NKEYS(rdma_keys),
+				       &c->rdma, "rdma", path, e, x.rdma_line);
 		}
 	}
 	g = cfg_top_group(&cf, "prober", path, e);
@@ -1878,7 +1984,8 @@ int
 pm_reflector_cfg_load(const char *path, struct pm_reflector_cfg *c,
 		      struct pm_cfg_errs *e)
 {
-	static const char *const top[] = { "reflector", "prober", "targets" };
+	static const char *const top[] = { "reflector", "prober", "targets",
+					   "kafka", "rdma" };
 	const struct cfg_key *kip, *kl;
 	unsigned int n0 = e->n;
 	size_t len0 = e->len;
@@ -1894,7 +2001,7 @@ pm_reflector_cfg_load(const char *path, struct pm_reflector_cfg *c,
 	memset(&x, 0, sizeof(x));
 	x.src = path;
 	x.file = true;
-	cfg_check_top(&cf, top, 3, path, e);
+	cfg_check_top(&cf, top, 5, path, e);
 	g = cfg_top_group(&cf, "reflector", path, e);
 	if (g != NULL) {
 		x.group_line = cfg_line(g);

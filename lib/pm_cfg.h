@@ -33,6 +33,21 @@ struct pm_kafka_prop {
 	int line;			/**< line in the config file (0: flag) */
 };
 
+/** The RDMA engine (prober.engine = "rdma"); docs/config.md, group "rdma". */
+struct pm_rdma_cfg {
+	char device[32];		/**< RNIC name; "" = the first one */
+	uint32_t port;			/**< RNIC port, default 1 */
+	uint32_t gid_index;		/**< our GID (RoCEv2 needs the right one) */
+	uint32_t sl;			/**< InfiniBand service level, 0..15 */
+	uint8_t hw_timestamps;		/**< CQE timestamps when the RNIC has them */
+	uint8_t rsvd[3];
+	uint16_t xchg_port;		/**< reflectors' QPN exchange UDP port */
+	uint16_t rsvd2;
+	uint32_t recv_depth;		/**< receives posted per QP */
+	uint32_t xchg_timeout_ms;	/**< a reflector must answer within this */
+	int line;			/**< line of the group (0: flags/absent) */
+};
+
 /** The Kafka sink (sink = "kafka"); docs/config.md, group "kafka". */
 struct pm_kafka_cfg {
 	char bootstrap[PM_CFG_PATH_MAX];	/**< bootstrap.servers */
@@ -68,6 +83,7 @@ struct pm_target_cfg {
 	uint16_t size;			/**< STAMP payload bytes: 44, 48..9000 */
 	uint8_t dscp;			/**< 0..63 */
 	uint8_t probe;			/**< enum pm_probe_type, from type */
+	uint8_t port_dflt;		/**< port not given: the engine's default */
 	char type[8];			/**< "stamp" (default), "icmp" or "tcp" */
 	uint32_t max_rate_pps;		/**< ceiling incl. bursts; 0: none (stamp),
 					 * PM_CFG_NOREFL_MAX_PPS (icmp, tcp) */
@@ -119,7 +135,9 @@ struct pm_prober_cfg {
 	uint32_t trace_max_ttl;		/**< highest TTL traced, default 8 */
 	uint32_t loss_burst;		/**< after a lossy window, probe the flow this
 					 * many times faster for a window; 0/1 off */
+	char engine[8];			/**< "dpdk" (default) or "rdma" */
 	struct pm_kafka_cfg kafka;
+	struct pm_rdma_cfg rdma;
 	struct pm_target_cfg *targets;	/**< malloc'd, ntargets */
 	uint32_t ntargets;
 };

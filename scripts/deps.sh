@@ -22,18 +22,22 @@ pkgs=(
 	iputils-ping		# the netns self-test pings across namespaces
 	kcat			# an independent Kafka client for the kafka tests
 	libclang-rt-14-dev	# libFuzzer and the sanitizer runtimes for clang
+	ibverbs-providers	# rdma-core's device drivers (rxe, mlx5) for pmesh-rdma
 	libcmocka-dev
 	libconfig-dev
 	libdpdk-dev
+	libibverbs-dev		# rdma-core 44: the verbs engine (rdma/)
 	libmicrohttpd-dev	# pmesh-aggregator --http
 	libnuma-dev
 	libpcap-dev
 	librdkafka-dev		# the Kafka sink, pmesh-kafka-mock, pmesh-cat
 	meson
 	nftables
+	perftest		# ib_send_lat, the peer of scripts/bench-rdma.sh
 	ninja-build
 	pkg-config
 	python3
+	rdma-core		# the rdma tool (rdma link add rxe0 ...) for Soft-RoCE
 	tshark
 )
 

@@ -4,7 +4,8 @@
 # Steps, each reported as it runs and again in a summary at the end:
 #   1. scripts/deps.sh          install missing packages (a no-op when none are)
 #   2. scripts/hugepages.sh     reserve 2 MiB hugepages (a warning if it cannot)
-#   3. build "build" with --werror, run the unit, dpdk, kafka and integration suites
+#   3. build "build" with --werror, run the unit, dpdk, kafka, integration and rdma
+#      suites (rdma needs an RDMA device: it skips, exit 77, where there is none)
 #   4. build "build-asan" with ASan+UBSan, run the unit suite there
 #   5. scripts/fuzz.sh 30       if present: libFuzzer, 30 s per target, one test
 # A build that fails counts as one failed test; the tests whose programs did
@@ -219,7 +220,7 @@ if [ "$(id -u)" -eq 0 ] && command -v ip >/dev/null; then
 fi
 
 extra_args=()
-build_and_test "$build_dir" unit,dpdk,kafka,integration --werror -Db_sanitize=none
+build_and_test "$build_dir" unit,dpdk,kafka,integration,rdma --werror -Db_sanitize=none
 extra_args=(--timeout-multiplier 3)
 build_and_test "$asan_dir" unit -Db_sanitize=address,undefined -Db_lundef=false
 

@@ -180,6 +180,63 @@ pm_flow_burst(struct pm_lcore *lc, struct pm_flow *f)
 	PM_INC(lc, bursts, 1);
 }
 
+/*
+ * Build flow @f's summary for the window (@h filled by the engine, @c its
+ * counts) and hand it to the export ring.  Shared by every engine.
+ * Probing never waits for the ring: a full one drops the summary, counts
+ * it and burns its sequence number, so the next summary's dropped_before
+ * explains the gap and any other gap is a loss downstream.  Final windows
+ * at shutdown (PM_REC_F_FINAL) wait for the export thread instead.
+ */
+void
+pm_flow_emit(struct pm_lcore *lc, const struct pm_flow *f,
+	     const struct pm_track_counts *c, const struct pm_rec_hdr *h,
+	     uint16_t flags)
+{
+	struct pm_rec_body b;
+	int n;
+
+	memset(&b, 0, sizeof(b));
+	b.sent = c->sent;
+	b.received = c->received;
+	b.lost = c->lost;
+	b.late = c->late;
+	b.dup = c->dup;
+	b.reordered = c->reordered;
+	b.unmatched = c->unmatched;
+	b.stalled = c->stalled;
+	b.rtt.min = f->rtt.min;
+	b.rtt.max = f->rtt.max;
+	b.rtt.sum = f->rtt.sum;
+	b.refl.min = f->refl.min;
+	b.refl.max = f->refl.max;
+	b.refl.sum = f->refl.sum;
+	b.raw = f->raw;
+	b.fwd = f->fwd;
+	b.bwd = f->bwd;
+	b.hist_overflow = f->rtt.overflow + f->refl.overflow;
+	b.dropped_before = lc->rec_dropped_run;
+
+	n = pm_record_build(lc->recbuf, PM_REC_MAX_PARTS, h, &b, &f->rtt, &f->refl);
+	for (;;) {
+		if (n > 0 && rte_ring_enqueue_bulk_elem(lc->rec_ring, lc->recbuf,
+							sizeof(struct pm_record),
+							(unsigned int)n, NULL) == (unsigned int)n) {
+			PM_INC(lc, summaries, 1);
+			lc->rec_seq++;
+			lc->rec_dropped_run = 0;
+			return;
+		}
+		if (n <= 0 || !(flags & PM_REC_F_FINAL)) {
+			PM_INC(lc, summaries_dropped, 1);
+			lc->rec_seq++;
+			lc->rec_dropped_run++;
+			return;
+		}
+		rte_pause();
+	}
+}
+
 static void
 pm_flow_close(struct pm_lcore *lc, struct pm_flow *f, uint16_t flags)
 {
@@ -187,8 +244,6 @@ pm_flow_close(struct pm_lcore *lc, struct pm_flow *f, uint16_t flags)
 	const struct pm_target_cfg *t = &p->cfg.targets[f->target];
 	struct pm_track_counts c;
 	struct pm_rec_hdr h;
-	struct pm_rec_body b;
-	int n;
 
 	pm_track_counts_take(&f->trk, &c);
 	if (c.lost) {
@@ -231,50 +286,7 @@ pm_flow_close(struct pm_lcore *lc, struct pm_flow *f, uint16_t flags)
 	h.ssid = f->ssid;
 	h.size = f->probe == PM_PROBE_TCP ? 0 : t->size;
 
-	memset(&b, 0, sizeof(b));
-	b.sent = c.sent;
-	b.received = c.received;
-	b.lost = c.lost;
-	b.late = c.late;
-	b.dup = c.dup;
-	b.reordered = c.reordered;
-	b.unmatched = c.unmatched;
-	b.stalled = c.stalled;
-	b.rtt.min = f->rtt.min;
-	b.rtt.max = f->rtt.max;
-	b.rtt.sum = f->rtt.sum;
-	b.refl.min = f->refl.min;
-	b.refl.max = f->refl.max;
-	b.refl.sum = f->refl.sum;
-	b.raw = f->raw;
-	b.fwd = f->fwd;
-	b.bwd = f->bwd;
-	b.hist_overflow = f->rtt.overflow + f->refl.overflow;
-	b.dropped_before = lc->rec_dropped_run;
-
-	n = pm_record_build(lc->recbuf, PM_REC_MAX_PARTS, &h, &b, &f->rtt, &f->refl);
-	for (;;) {
-		if (n > 0 && rte_ring_enqueue_bulk_elem(lc->rec_ring, lc->recbuf,
-							sizeof(struct pm_record),
-							(unsigned int)n, NULL) == (unsigned int)n) {
-			PM_INC(lc, summaries, 1);
-			lc->rec_seq++;
-			lc->rec_dropped_run = 0;
-			break;
-		}
-		/* Probing: never wait, count it -- and burn its sequence
-		 * number, so the next summary's dropped_before explains the
-		 * gap and any other gap is a loss downstream.  Final windows
-		 * at shutdown: no probe is waiting, so wait for the export
-		 * thread. */
-		if (n <= 0 || !(flags & PM_REC_F_FINAL)) {
-			PM_INC(lc, summaries_dropped, 1);
-			lc->rec_seq++;
-			lc->rec_dropped_run++;
-			break;
-		}
-		rte_pause();
-	}
+	pm_flow_emit(lc, f, &c, &h, flags);
 reset:
 	pm_hist_reset(&f->rtt);
 	pm_hist_reset(&f->refl);
@@ -1168,7 +1180,7 @@ pm_sweep(struct pm_lcore *lc, uint64_t now, uint32_t k)
 	}
 }
 
-static void
+void
 pm_status_flip(struct pm_lcore *lc)
 {
 	uint32_t next = lc->st_cur ^ 1;

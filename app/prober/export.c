@@ -426,7 +426,11 @@ pm_export_print_table(struct pm_prober *p, FILE *out)
 			fprintf(out, " %10s %10s %10s %10s\n", "-", "-", "-", "-");
 	}
 	pthread_mutex_unlock(&p->tot_lock);
-	fprintf(out, "RTTs are network RTT = (t4-t1)-(t3-t2); timestamps: t1 %s, t4 %s.\n",
-		p->port.ts.tx_sched ? "NIC schedule" : "TSC",
-		p->port.ts.rx_hw ? "NIC" : "TSC");
+	if (p->ts_note[0] != '\0')
+		fprintf(out, "RTTs are network RTT = (t4-t1)-(t3-t2); timestamps: %s.\n",
+			p->ts_note);
+	else
+		fprintf(out, "RTTs are network RTT = (t4-t1)-(t3-t2); timestamps: t1 %s, "
+			"t4 %s.\n", p->port.ts.tx_sched ? "NIC schedule" : "TSC",
+			p->port.ts.rx_hw ? "NIC" : "TSC");
 }

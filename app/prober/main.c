@@ -73,6 +73,18 @@ pm_usage(FILE *out)
 "      --max-rate PPS     ceiling per target, bursts included (default: none for\n"
 "                         stamp, 100 for icmp and tcp)\n"
 "\n"
+"RDMA engine (STAMP over RDMA UD queue pairs to pmesh-rdma reflectors;\n"
+"no DPDK port, EAL only for lcores; docs/rdma.md):\n"
+"      --engine E         dpdk (default) or rdma\n"
+"      --rdma-device NAME RNIC, e.g. mlx5_0 or rxe0 (default: the first one)\n"
+"      --rdma-port N      RNIC port (default 1)\n"
+"      --rdma-gid-index N our GID; RoCEv2: the IPv4 v2 entry of show_gids (default 0)\n"
+"      --rdma-sl N        InfiniBand service level (RoCE: --dscp sets the traffic class)\n"
+"      --rdma-no-hwts     TSC at poll even where the RNIC has CQE timestamps\n"
+"      --rdma-xchg-port P where reflectors tell their QPNs (default 18515; a\n"
+"                         --target IP:PORT overrides it); --flows N = N of our QPs\n"
+"                         per target (RoCEv2 hashes the QPN into the UDP source port)\n"
+"\n"
 "Options for both modes (override the file):\n"
 "      --duration S       stop after S seconds (default: until SIGINT/SIGTERM)\n"
 "  -o, --output FILE      JSON lines appended to FILE, '-' for stdout (default -)\n"
@@ -118,6 +130,10 @@ pm_usage(FILE *out)
 "  # the same into Kafka (topics pmesh.summaries, pmesh.events); read them back\n"
 "  pmesh-prober ... -- --src-ip 10.0.0.1 --target 10.0.0.2 --kafka 127.0.0.1:9092\n"
 "  pmesh-cat -b 127.0.0.1:9092 --exit-at-end\n"
+"  # an RDMA fabric: two pmesh-rdma reflectors, 4 QPs each, CQE timestamps\n"
+"  pmesh-prober -l 0-1 --no-pci --no-huge -m 256 -- --engine rdma \\\n"
+"      --rdma-device mlx5_0 --rdma-gid-index 3 --target 10.1.0.2 --target 10.1.0.3 \\\n"
+"      --rate 1000 --flows 4\n"
 "  # an appliance\n"
 "  pmesh-prober -l 0-3 -a 0000:3b:00.0 -- -c /etc/pmesh/prober.cfg\n"
 "\n"
@@ -133,6 +149,8 @@ enum {
 	OPT_BUDGET_MBPS, OPT_LINE_RATE, OPT_IDLE_SLEEP, OPT_TRACE, OPT_TRACE_TTL, OPT_LOSS_BURST, OPT_ID, OPT_PORT_ID, OPT_NO_STATUS,
 	OPT_CHECK, OPT_CLOCK_SYNCED, OPT_KAFKA, OPT_KAFKA_ENC, OPT_KAFKA_PROP, OPT_SPOOL_DIR,
 	OPT_NO_SPOOL, OPT_EXPORT_RING, OPT_KAFKA_QUEUE, OPT_PROBE, OPT_MAX_RATE, OPT_WATCH,
+	OPT_ENGINE, OPT_RDMA_DEV, OPT_RDMA_PORT, OPT_RDMA_GID, OPT_RDMA_SL, OPT_RDMA_NO_HWTS,
+	OPT_RDMA_XCHG,
 };
 
 static const struct option pm_opts[] = {
@@ -173,6 +191,13 @@ static const struct option pm_opts[] = {
 	{ "no-spool", no_argument, NULL, OPT_NO_SPOOL },
 	{ "export-ring", required_argument, NULL, OPT_EXPORT_RING },
 	{ "kafka-queue-ms", required_argument, NULL, OPT_KAFKA_QUEUE },
+	{ "engine", required_argument, NULL, OPT_ENGINE },
+	{ "rdma-device", required_argument, NULL, OPT_RDMA_DEV },
+	{ "rdma-port", required_argument, NULL, OPT_RDMA_PORT },
+	{ "rdma-gid-index", required_argument, NULL, OPT_RDMA_GID },
+	{ "rdma-sl", required_argument, NULL, OPT_RDMA_SL },
+	{ "rdma-no-hwts", no_argument, NULL, OPT_RDMA_NO_HWTS },
+	{ "rdma-xchg-port", required_argument, NULL, OPT_RDMA_XCHG },
 	{ NULL, 0, NULL, 0 },
 };
 
@@ -301,7 +326,6 @@ pm_parse_args(int argc, char **argv, struct pm_prober_cfg *c, struct pm_args *a,
 				break;
 			}
 			memset(&tgt[nt], 0, sizeof(tgt[nt]));
-			tgt[nt].port = c->dst_port;
 			if (pm_cfg_parse_ipv4_port(optarg, &tgt[nt].ip, &tgt[nt].port) != 0) {
 				pm_cfg_err(e, "--target", 0, "'%s' is not IP or IP:PORT", optarg);
 				break;
@@ -424,6 +448,38 @@ pm_parse_args(int argc, char **argv, struct pm_prober_cfg *c, struct pm_args *a,
 		case OPT_KAFKA_QUEUE:
 			if (pm_flag_u64("--kafka-queue-ms", optarg, 100, 3600000, &v, e) == 0)
 				c->kafka.queue_ms = (uint32_t)v;
+			break;
+		case OPT_ENGINE:
+			if (strcmp(optarg, "dpdk") != 0 && strcmp(optarg, "rdma") != 0)
+				pm_cfg_err(e, "--engine", 0, "'%s' is not an engine (dpdk, rdma)",
+					   optarg);
+			else
+				snprintf(c->engine, sizeof(c->engine), "%s", optarg);
+			break;
+		case OPT_RDMA_DEV:
+			if (strlen(optarg) >= sizeof(c->rdma.device))
+				pm_cfg_err(e, "--rdma-device", 0, "too long");
+			else
+				snprintf(c->rdma.device, sizeof(c->rdma.device), "%s", optarg);
+			break;
+		case OPT_RDMA_PORT:
+			if (pm_flag_u64("--rdma-port", optarg, 1, 255, &v, e) == 0)
+				c->rdma.port = (uint32_t)v;
+			break;
+		case OPT_RDMA_GID:
+			if (pm_flag_u64("--rdma-gid-index", optarg, 0, 255, &v, e) == 0)
+				c->rdma.gid_index = (uint32_t)v;
+			break;
+		case OPT_RDMA_SL:
+			if (pm_flag_u64("--rdma-sl", optarg, 0, 15, &v, e) == 0)
+				c->rdma.sl = (uint32_t)v;
+			break;
+		case OPT_RDMA_NO_HWTS:
+			c->rdma.hw_timestamps = 0;
+			break;
+		case OPT_RDMA_XCHG:
+			if (pm_flag_u64("--rdma-xchg-port", optarg, 1, 65535, &v, e) == 0)
+				c->rdma.xchg_port = (uint16_t)v;
 			break;
 		case OPT_EXPORT_RING:
 			if (pm_flag_u64("--export-ring", optarg, 0, 1048576, &v, e) == 0)
@@ -748,6 +804,32 @@ main(int argc, char **argv)
 	p->timeout_ticks = pm_tclock_ticks(&pm_tsc, (uint64_t)p->cfg.timeout_ms * 1000000ULL);
 	p->sched_lead_ticks = pm_tclock_ticks(&pm_tsc, PM_TX_SCHED_LEAD_NS);
 	p->probe_ee = pm_wire_ee_make(p->cfg.clock_synced, 1, pm_tsc.err_ns);
+	p->rdma = strcmp(p->cfg.engine, "rdma") == 0;
+	if (p->rdma) {
+#ifdef PM_HAVE_RDMA
+		/* No DPDK port: the lcores drive RDMA queue pairs. */
+		p->nlc = (uint16_t)workers;
+		p->trt = calloc(p->cfg.ntargets ? p->cfg.ntargets : 1, sizeof(*p->trt));
+		p->tgone = calloc(p->cfg.ntargets ? p->cfg.ntargets : 1, 1);
+		if (p->trt == NULL || p->tgone == NULL) {
+			rc = 1;
+			goto out_eal;
+		}
+		p->engine = &pm_engine_rdma;
+		ret = p->engine->init(p);
+		if (ret != 0) {
+			/* Device, port or GID wrong: configuration (exit 2). */
+			rc = ret == -ENODEV || ret == -ENETDOWN || ret == -EINVAL ? 2 : 1;
+			goto out_engine;
+		}
+		goto engine_ready;
+#else
+		PM_LOG(ERR, "this pmesh-prober was built without rdma-core (libibverbs-dev): "
+		       "engine = \"rdma\" is not available");
+		rc = 2;
+		goto out_eal;
+#endif
+	}
 	for (i = 0; i < p->cfg.ntargets; i++)
 		if (p->cfg.targets[i].size > max_frame)
 			max_frame = p->cfg.targets[i].size;
@@ -798,6 +880,9 @@ main(int argc, char **argv)
 		rc = 1;
 		goto out_port;
 	}
+#ifdef PM_HAVE_RDMA
+engine_ready:
+#endif
 	p->sink.ops = pm_sink_find(p->cfg.sink);
 #ifdef PM_HAVE_KAFKA
 	if (strcmp(p->cfg.sink, "kafka") == 0)
@@ -839,9 +924,15 @@ main(int argc, char **argv)
 	sigaction(SIGHUP, &sa, NULL);
 	file_stamp = pm_file_stamp(a.config);
 
-	PM_LOG(INFO, "%s: %u targets, %u probe lcores on port %u (%s, %s), window %u ms, "
-	       "timeout %u ms", p->cfg.id, p->cfg.ntargets, p->nlc, p->port.port_id,
-	       p->port.name, p->port.driver, p->cfg.window_ms, p->cfg.timeout_ms);
+	if (p->rdma)
+		PM_LOG(INFO, "%s: %u targets, %u probe lcores on RDMA, window %u ms, "
+		       "timeout %u ms", p->cfg.id, p->cfg.ntargets, p->nlc,
+		       p->cfg.window_ms, p->cfg.timeout_ms);
+	else
+		PM_LOG(INFO, "%s: %u targets, %u probe lcores on port %u (%s, %s), window "
+		       "%u ms, timeout %u ms", p->cfg.id, p->cfg.ntargets, p->nlc,
+		       p->port.port_id, p->port.name, p->port.driver, p->cfg.window_ms,
+		       p->cfg.timeout_ms);
 	for (i = 0; i < p->nlc; i++)
 		rte_eal_remote_launch(p->engine->lcore_main, p->lc[i], p->lc[i]->lcore_id);
 
@@ -855,7 +946,8 @@ main(int argc, char **argv)
 		if (now - last_status >= (uint64_t)p->cfg.status_ms * 1000000ULL) {
 			pm_status_tick(p, (double)(now - last_status) / 1e9, tty);
 			last_status = now;
-			pm_port_ts_refresh(&p->port);
+			if (!p->rdma)
+				pm_port_ts_refresh(&p->port);
 		}
 		if (p->cfg.duration_s && now - start >= p->cfg.duration_s * 1000000000ULL)
 			__atomic_store_n(&p->quit, 1, __ATOMIC_RELAXED);
@@ -884,7 +976,8 @@ out_sink:
 out_engine:
 	p->engine->fini(p);
 out_port:
-	pm_port_stop(&p->port);
+	if (!p->rdma)
+		pm_port_stop(&p->port);
 out_eal:
 	rte_eal_cleanup();
 	free(p->trt);

@@ -244,6 +244,9 @@ struct pm_engine {
 };
 
 extern const struct pm_engine pm_engine_stamp;
+#ifdef PM_HAVE_RDMA
+extern const struct pm_engine pm_engine_rdma;
+#endif
 
 struct pm_prober {
 	struct pm_prober_cfg cfg;
@@ -259,6 +262,8 @@ struct pm_prober {
 	uint64_t timeout_ticks;
 	uint64_t sched_lead_ticks;	/* send-on-timestamp lead */
 	uint16_t probe_ee;		/* Error Estimate of our t1 stamps */
+	uint8_t rdma;			/* engine rdma: no DPDK port */
+	char ts_note[96];		/* engine's timestamp sources, for the table */
 	uint32_t quit;			/* atomic: stop sending */
 	uint32_t reload;		/* atomic: SIGHUP asked for a reload */
 	uint32_t reloads;		/* reloads applied */
@@ -289,6 +294,14 @@ struct pm_prober {
 };
 
 extern struct pm_prober pm_g;
+
+/* engine_stamp.c: a flow's window summary to its lcore's export ring */
+void pm_flow_emit(struct pm_lcore *lc, const struct pm_flow *f,
+		  const struct pm_track_counts *c, const struct pm_rec_hdr *h,
+		  uint16_t flags);
+
+/* engine_stamp.c: publish the lcore's status histogram, start a new one */
+void pm_status_flip(struct pm_lcore *lc);
 
 /* export.c */
 int pm_export_start(struct pm_prober *p);
