@@ -361,17 +361,14 @@ pm_rdma_lcore(void *arg)
 	struct pm_lcore *lc = arg;
 	struct pm_rlc *r = &pm_rlc[lc->idx];
 	const struct pm_prober *p = &pm_g;
-	uint64_t now, now_ns, wns, drain_end = 0, st_ticks;
+	uint64_t now, now_ns, drain_end = 0, st_ticks;
 	uint32_t i, sweep = 0;
 	unsigned int lost;
 	int quitting = 0;
 
 	now = rte_rdtsc();
+	pm_lcore_win_start(lc, now);
 	now_ns = pm_tclock_ns(&pm_tsc, now);
-	wns = (uint64_t)p->cfg.window_ms * 1000000ULL;
-	lc->win = now_ns / wns;
-	lc->win_ticks = pm_tclock_ticks(&pm_tsc, wns);
-	lc->win_end_tsc = now + pm_tclock_ticks(&pm_tsc, (lc->win + 1) * wns - now_ns);
 	for (i = 0; i < r->n; i++) {
 		r->fl[i].f.win = lc->win;
 		r->fl[i].f.next_tsc += now;

@@ -1280,21 +1280,30 @@ pm_flowset_take(struct pm_lcore *lc, struct pm_flowset *ns, uint64_t now)
 	__atomic_store_n(&lc->pending, NULL, __ATOMIC_RELEASE);
 }
 
+/* Start @lc's windows at TSC @now: the current window index (windows
+ * aligned to the epoch, window_ms long) and when it ends. */
+void
+pm_lcore_win_start(struct pm_lcore *lc, uint64_t now)
+{
+	uint64_t now_ns = pm_tclock_ns(&pm_tsc, now);
+	uint64_t wns = (uint64_t)pm_g.cfg.window_ms * 1000000ULL;
+
+	lc->win = now_ns / wns;
+	lc->win_ticks = pm_tclock_ticks(&pm_tsc, wns);
+	lc->win_end_tsc = now + pm_tclock_ticks(&pm_tsc, (lc->win + 1) * wns - now_ns);
+}
+
 static int
 pm_stamp_lcore(void *arg)
 {
 	struct pm_lcore *lc = arg;
 	const struct pm_prober *p = &pm_g;
-	uint64_t now, now_ns, wns, drain_end = 0, st_ticks, last_work;
+	uint64_t now, drain_end = 0, st_ticks, last_work;
 	uint32_t i, k, idle = 0;
 	int quitting = 0, work;
 
 	now = rte_rdtsc();
-	now_ns = pm_tclock_ns(&pm_tsc, now);
-	wns = (uint64_t)p->cfg.window_ms * 1000000ULL;
-	lc->win = now_ns / wns;
-	lc->win_ticks = pm_tclock_ticks(&pm_tsc, wns);
-	lc->win_end_tsc = now + pm_tclock_ticks(&pm_tsc, (lc->win + 1) * wns - now_ns);
+	pm_lcore_win_start(lc, now);
 	for (i = 0; i < lc->nflows; i++) {
 		lc->flows[i].win = lc->win;
 		lc->flows[i].next_tsc += now;

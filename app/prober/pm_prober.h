@@ -300,6 +300,8 @@ void pm_flow_emit(struct pm_lcore *lc, const struct pm_flow *f,
 		  const struct pm_track_counts *c, const struct pm_rec_hdr *h,
 		  uint16_t flags);
 
+/* engine_stamp.c: the lcore's first window, from TSC @now */
+void pm_lcore_win_start(struct pm_lcore *lc, uint64_t now);
 /* engine_stamp.c: publish the lcore's status histogram, start a new one */
 void pm_status_flip(struct pm_lcore *lc);
 
