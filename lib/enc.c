@@ -42,7 +42,8 @@
 
 /* Binary layout sizes (docs/records.md). */
 #define BIN_HDR_LEN	24	/* batch header before the name */
-#define BIN_SUM_FIXED	257	/* summary after its length: hdr 57 + body 200 */
+#define BIN_SUM_FIXED2	257	/* schema 2 summary after its length: hdr 57 + body 200 */
+#define BIN_SUM_FIXED	289	/* schema 3: + host delay stat 24 + host_n 8 */
 #define BIN_ENT_LEN	6	/* bucket u16, count u32 */
 
 _Static_assert(ENC_MAX_PARTS <= UINT8_MAX, "nparts is a uint8_t");
@@ -277,6 +278,8 @@ pm_enc_bin_append(struct pm_enc_bin *b, const struct pm_record *recs,
 	q = put16(q, bd->rtt_nbuckets);
 	q = put16(q, bd->refl_nbuckets);
 	q = put32(q, bd->dropped_before);
+	q = put_stat(q, &bd->host);		/* schema 3 */
+	q = put64(q, bd->host_n);
 
 	for (p = 0; p < n; p++) {
 		const struct pm_hist_ent *ent = enc_ents(&recs[p]);
@@ -387,6 +390,7 @@ rd_stat(struct bin_rd *r, struct pm_rec_stat *s)
 }
 
 struct bin_batch {
+	uint16_t schema;	/* 2 or 3: the summaries' layout */
 	uint32_t count;
 	uint32_t prober_id;
 	uint16_t lcore;
@@ -423,13 +427,15 @@ bin_header(const uint8_t *buf, size_t len, struct bin_batch *bb, char *err,
 				       "%d)", version, PM_ENC_BIN_VERSION);
 	}
 	if (len >= 8) {
-		/* Schema 1 predates the binary encoding: only 2 exists. */
+		/* Schema 1 predates the binary encoding: 2 and 3 exist
+		 * (3 adds the host delay). */
 		schema = rd16(&r);
-		if (schema != PM_REC_SCHEMA)
+		if (schema < 2 || schema > PM_REC_SCHEMA)
 			return enc_err(err, errcap, -EPROTONOSUPPORT,
 				       "binary batch schema %u is not "
 				       "supported by this build (understands "
-				       "%d)", schema, PM_REC_SCHEMA);
+				       "2..%d)", schema, PM_REC_SCHEMA);
+		bb->schema = schema;
 	}
 	if (len < BIN_HDR_LEN)
 		return enc_err(err, errcap, -EINVAL, "truncated at byte %zu: "
@@ -505,10 +511,11 @@ bin_entries(struct bin_rd *r, struct pm_hist_ent *e, uint32_t n,
  * @s->refl.  Returns 0 or -EINVAL with @err set; @r->off is then past it.
  */
 static int
-bin_summary(struct bin_rd *r, unsigned int si, struct pm_rec_hdr *h,
-	    struct pm_rec_body *bd, struct enc_scratch *s, char *err,
-	    size_t errcap)
+bin_summary(struct bin_rd *r, unsigned int si, uint16_t schema,
+	    struct pm_rec_hdr *h, struct pm_rec_body *bd, struct enc_scratch *s,
+	    char *err, size_t errcap)
 {
+	size_t fixed = schema >= 3 ? BIN_SUM_FIXED : BIN_SUM_FIXED2;
 	size_t at = r->off, want;
 	struct bin_rd sr;
 	uint16_t slen;
@@ -519,10 +526,10 @@ bin_summary(struct bin_rd *r, unsigned int si, struct pm_rec_hdr *h,
 			       "summary %u at byte %zu has no length", r->end,
 			       si, at);
 	slen = rd16(r);
-	if (slen < BIN_SUM_FIXED)
+	if (slen < fixed)
 		return enc_err(err, errcap, -EINVAL, "summary %u at byte %zu: "
-			       "length %u is less than the %d fixed bytes", si,
-			       at, slen, BIN_SUM_FIXED);
+			       "length %u is less than the %zu fixed bytes", si,
+			       at, slen, fixed);
 	if (r->end - r->off < slen)
 		return enc_err(err, errcap, -EINVAL, "truncated at byte %zu: "
 			       "summary %u at byte %zu needs %u bytes", r->end,
@@ -570,6 +577,12 @@ bin_summary(struct bin_rd *r, unsigned int si, struct pm_rec_hdr *h,
 	bd->rtt_nbuckets = rd16(&sr);
 	bd->refl_nbuckets = rd16(&sr);
 	bd->dropped_before = rd32(&sr);
+	if (schema >= 3) {
+		rd_stat(&sr, &bd->host);
+		bd->host_n = rd64(&sr);
+	} else {
+		bd->host.min = UINT64_MAX;	/* schema 2: no host delay */
+	}
 
 	if (h->kind != PM_REC_SUMMARY)
 		return enc_err(err, errcap, -EINVAL, "summary %u at byte %zu: "
@@ -580,7 +593,7 @@ bin_summary(struct bin_rd *r, unsigned int si, struct pm_rec_hdr *h,
 			       "%u rtt and %u refl buckets (at most %d each)",
 			       si, at, bd->rtt_nbuckets, bd->refl_nbuckets,
 			       PM_HIST_NBUCKETS);
-	want = BIN_SUM_FIXED +
+	want = fixed +
 	       (size_t)(bd->rtt_nbuckets + bd->refl_nbuckets) * BIN_ENT_LEN;
 	if (slen != want)
 		return enc_err(err, errcap, -EINVAL, "summary %u at byte %zu: "
@@ -616,7 +629,7 @@ bin_walk(const uint8_t *buf, size_t len, const struct bin_batch *bb,
 	for (i = 0; i < bb->count; i++) {
 		memset(&h, 0, sizeof(h));
 		memset(&bd, 0, sizeof(bd));
-		rc = bin_summary(&r, i, &h, &bd, s, err, errcap);
+		rc = bin_summary(&r, i, bb->schema, &h, &bd, s, err, errcap);
 		if (rc < 0)
 			return rc;
 		if (cb == NULL)
@@ -656,7 +669,8 @@ pm_enc_bin_decode(const void *buf, size_t len, pm_enc_summary_cb cb,
 		return rc;
 	/* Each summary takes at least its fixed bytes: a count beyond what
 	 * the length can hold is refused before any work. */
-	if (bb.count > (len - bb.off) / (2 + BIN_SUM_FIXED) ||
+	if (bb.count > (len - bb.off) / (2 + (bb.schema >= 3 ? BIN_SUM_FIXED :
+					      BIN_SUM_FIXED2)) ||
 	    bb.count > INT_MAX)
 		return enc_err(err, errcap, -EINVAL, "batch header count %"
 			       PRIu32 " at byte 12: %zu bytes cannot hold that "
@@ -1071,7 +1085,7 @@ enum jk {
 	JK_DPORT, JK_DSCP, JK_SIZE, JK_SSID, JK_TS_TX, JK_TS_RX, JK_TS_REFL,
 	JK_REFL_SYNCED, JK_FLAGS, JK_SENT, JK_RECEIVED, JK_LOST, JK_LATE,
 	JK_DUP, JK_REORDERED, JK_UNMATCHED, JK_STALLED, JK_LOSS_RATIO,
-	JK_RTT, JK_RAW, JK_REFL, JK_FWD, JK_BWD, JK_HIST_OVERFLOW,
+	JK_RTT, JK_RAW, JK_REFL, JK_FWD, JK_BWD, JK_HOST, JK_HIST_OVERFLOW,
 	JK_DROPPED_BEFORE, JK_RTT_HIST, JK_REFL_HIST,
 	JK_MAX
 };
@@ -1090,6 +1104,7 @@ enum jt {
 #define JR_ALWAYS	0
 #define JR_SCHEMA2	1	/* added in schema 2 */
 #define JR_OWD		2	/* only with flag "owd" */
+#define JR_OPTIONAL	3	/* never required */
 
 static const struct jkey {
 	const char *name;
@@ -1134,6 +1149,7 @@ static const struct jkey {
 	[JK_REFL] = { "refl_delay_ns", JT_STATS, JR_ALWAYS, 0 },
 	[JK_FWD] = { "fwd_ns", JT_STATS, JR_OWD, 0 },
 	[JK_BWD] = { "bwd_ns", JT_STATS, JR_OWD, 0 },
+	[JK_HOST] = { "host_delay_ns", JT_STATS, JR_OPTIONAL, 0 },
 	[JK_HIST_OVERFLOW] = { "hist_overflow", JT_UINT, JR_ALWAYS,
 			       UINT64_MAX },
 	[JK_DROPPED_BEFORE] = { "dropped_before", JT_UINT, JR_SCHEMA2,
@@ -1159,7 +1175,7 @@ struct jctx {
 	uint32_t id_prober;
 	uint64_t id_lcore;
 	uint64_t id_seq;
-	struct jstat st[5];		/* JK_RTT .. JK_BWD */
+	struct jstat st[6];		/* JK_RTT .. JK_HOST */
 	uint32_t nhist[2];		/* JK_RTT_HIST, JK_REFL_HIST */
 	struct pm_hist_ent *hist[2];
 	char *name;
@@ -1633,6 +1649,15 @@ jp_finish(struct jp *j, struct jctx *c, struct pm_rec_hdr *h,
 	if (rc == 0)
 		rc = jp_stat_fill(j, "bwd_ns", &c->st[4], rtt_n, false, schema,
 				  &b->bwd);
+	if (rc == 0)
+		rc = jp_stat_fill(j, "host_delay_ns", &c->st[5], 0, false,
+				  schema, &b->host);
+	if (rc == 0 && c->st[5].has_min) {
+		if (!c->st[5].has_n || c->st[5].n == 0)
+			return jp_fail(j, "host_delay_ns", "no 'n' in a "
+				       "non-empty statistics object");
+		b->host_n = c->st[5].n;
+	}
 	return rc;
 }
 

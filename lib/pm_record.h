@@ -30,7 +30,7 @@
 
 #include "pm_hist.h"
 
-#define PM_REC_SCHEMA		2	/**< bump on any layout/meaning change */
+#define PM_REC_SCHEMA		3	/**< bump on any layout/meaning change */
 #define PM_REC_SCHEMA_MIN	1	/**< oldest version decoders still read */
 #define PM_REC_SIZE		512
 
@@ -119,6 +119,14 @@ struct pm_rec_body {
 	 * the gap just before this one's (schema 2).
 	 */
 	uint32_t dropped_before;
+	/**
+	 * The prober's own host delay per answered probe, kept out of the
+	 * RTT (engine rdma-ud: post to send completion plus receive
+	 * completion to poll); host_n = 0 when the engine does not measure
+	 * it (schema 3).
+	 */
+	struct pm_rec_stat host;
+	uint64_t host_n;
 };
 
 #define PM_REC_ENT_BYTES \

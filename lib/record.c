@@ -680,6 +680,14 @@ pm_record_json(const struct pm_record *recs, unsigned int n,
 		rec_put_minmax(&o, "fwd_ns", &b->fwd, rtt_n);
 		rec_put_minmax(&o, "bwd_ns", &b->bwd, rtt_n);
 	}
+	if (b->host_n != 0 && b->host.min != UINT64_MAX) {
+		rec_kv(&o, ",\"host_delay_ns\":{\"n\":", b->host_n);
+		rec_kv(&o, ",\"min\":", b->host.min);
+		rec_kv(&o, ",\"mean\":", rec_mean(&b->host, b->host_n));
+		rec_kv(&o, ",\"sum\":", b->host.sum);
+		rec_kv(&o, ",\"max\":", b->host.max);
+		rec_lit(&o, "}");
+	}
 	rec_put(&o, ",\"hist_overflow\":%" PRIu64 ",\"dropped_before\":%u",
 		b->hist_overflow, b->dropped_before);
 	rec_put_hist(&o, "rtt_hist", recs, n, 0, b->rtt_nbuckets);

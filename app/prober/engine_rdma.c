@@ -155,6 +155,8 @@ reset:
 	pm_rstat_reset(&f->raw);
 	pm_rstat_reset(&f->fwd);
 	pm_rstat_reset(&f->bwd);
+	pm_rstat_reset(&f->host);
+	f->host_n = 0;
 	f->rflags = 0;
 	f->win = lc->win;
 }
@@ -275,6 +277,8 @@ pm_rdma_reply(struct pm_lcore *lc, struct pm_rflow *rf, const struct pm_rdma_ev 
 		host += poll_ns - ev->ts_ns;
 	pm_rstat_add(&r->host, host);
 	r->host_n++;
+	pm_rstat_add(&f->host, host);
+	f->host_n++;
 	rc = pm_rdma_fu_reply(&rf->fu, ev->msg.seq, f->fidx, t1, ev->msg.t2,
 			      ev->ts_ns, now_ns + r->fu_wait_ns, &d);
 	if (rc != 0)
@@ -518,6 +522,7 @@ pm_rdma_flow_open(struct pm_prober *p, struct pm_rflow *rf, uint32_t t, uint32_t
 	pm_rstat_reset(&f->raw);
 	pm_rstat_reset(&f->fwd);
 	pm_rstat_reset(&f->bwd);
+	pm_rstat_reset(&f->host);
 	ret = pm_rdma_fu_init(&rf->fu, rf->nslot);
 	if (ret != 0)
 		return ret;
@@ -537,7 +542,7 @@ pm_rdma_flow_open(struct pm_prober *p, struct pm_rflow *rf, uint32_t t, uint32_t
 		       "ulimit -l for locked memory and the device's QP limits)",
 		       pm_rdev.name, rc->port, what,
 		       strerror(-ret), tc->name, fidx);
-		return ret;
+		return -EINVAL;	/* the RNIC's limits or ours: exit 2 */
 	}
 	rf->open = 1;
 	rf->rqpn = pe->qpn[fidx % pe->nqpn];
@@ -560,7 +565,7 @@ pm_rdma_flow_open(struct pm_prober *p, struct pm_rflow *rf, uint32_t t, uint32_t
 		       "%u right for this network? RoCEv2 wants the IPv4 v2 GID)",
 		       pm_rdev.name, rc->port, tc->name,
 		       strerror(-ret), rc->gid_index);
-		return ret;
+		return -EINVAL;
 	}
 	return 0;
 }

@@ -216,6 +216,12 @@ pm_flow_emit(struct pm_lcore *lc, const struct pm_flow *f,
 	b.bwd = f->bwd;
 	b.hist_overflow = f->rtt.overflow + f->refl.overflow;
 	b.dropped_before = lc->rec_dropped_run;
+	/* Our host delay, where the engine measures it (rdma). */
+	b.host.min = UINT64_MAX;
+	if (f->host_n != 0) {
+		b.host = f->host;
+		b.host_n = f->host_n;
+	}
 
 	n = pm_record_build(lc->recbuf, PM_REC_MAX_PARTS, h, &b, &f->rtt, &f->refl);
 	for (;;) {

@@ -106,6 +106,8 @@ struct pm_flow {
 	struct pm_rec_stat raw;
 	struct pm_rec_stat fwd;
 	struct pm_rec_stat bwd;
+	struct pm_rec_stat host;	/* our host delay (rdma engine), window */
+	uint64_t host_n;
 	uint64_t next_tsc;		/* pacing: next send */
 	uint64_t period;		/* TSC ticks between probes; 0 = line rate */
 	uint64_t win;			/* window index the counts belong to */

@@ -73,6 +73,10 @@ check_binary(const uint8_t *data, size_t size)
 		return;
 	}
 	CHECK(size >= 24 && data[22] <= PM_ENC_NAME_MAX);
+	/* An older schema's batch re-encodes in the current layout: only
+	 * the current one must come back byte for byte. */
+	if (le(data + 6, 2) != PM_REC_SCHEMA)
+		return;
 	memcpy(name, data + 24, data[22]);
 	name[data[22]] = '\0';
 	out = malloc(size);

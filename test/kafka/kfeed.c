@@ -32,6 +32,10 @@
 #include "pm_kafka.h"
 #include "pm_record.h"
 
+#define KF_STR_(x)	#x
+#define KF_STR(x)	KF_STR_(x)
+#define KF_SCHEMA_STR	KF_STR(PM_REC_SCHEMA)
+
 #define KF_MAX_PARTS	192
 #define KF_CHUNK	200	/* summaries of one lcore per write(), as an export round */
 
@@ -424,7 +428,7 @@ kf_raw(const struct kf_args *a, const struct pm_prober_cfg *cfg)
 				RD_KAFKA_V_KEY(msgs[k].key, strlen(msgs[k].key)),
 				RD_KAFKA_V_VALUE(msgs[k].val, msgs[k].len),
 				RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
-				RD_KAFKA_V_HEADER("pmesh-schema", "2", -1),
+				RD_KAFKA_V_HEADER("pmesh-schema", KF_SCHEMA_STR, -1),
 				RD_KAFKA_V_HEADER("pmesh-encoding", pm_enc_str(a->encoding), -1),
 				RD_KAFKA_V_HEADER("pmesh-kind", "summary", -1),
 				RD_KAFKA_V_OPAQUE((void *)(uintptr_t)msgs[k].nsum),

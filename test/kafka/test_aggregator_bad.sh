@@ -66,7 +66,7 @@ good = variant(900000)
 put("json1", good[: len(good) // 2])
 put("json2", "this is not json")
 put("json3", good.replace('"sent":', '"sent":"many","x":', 1))
-put("schema9", variant(900001).replace('"schema":2', '"schema":9', 1))
+put("schema9", variant(900001, schema=9))
 put("unkenc", variant(900002))
 put("nohdr", b"\x00\x01garbage without headers")
 # well-formed, outside the topology

@@ -48,7 +48,7 @@ if command -v kcat >/dev/null; then
 	h=$(timeout 30 kcat -C -b "$BS" -t pmesh.summaries -o beginning -c 1 -f '%h\n' 2>/dev/null)
 	echo "kcat sees headers: $h"
 	case $h in
-	*pmesh-schema=2*pmesh-encoding=*pmesh-kind=summary*) ;;
+	*pmesh-schema=3*pmesh-encoding=*pmesh-kind=summary*) ;;
 	*) echo "FAIL: headers"; fail=1 ;;
 	esac
 	# A future schema, in each encoding: refused with a message, exit 3.

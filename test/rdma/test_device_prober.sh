@@ -5,7 +5,10 @@
 # threads (2 x 2 QPs) on the first RDMA device, through the RNIC's own
 # loopback: every probe answered, records of engine rdma-ud with 4 flows on
 # 4 QPs, timestamps hca where the RNIC has CQE timestamps (tsc on rxe).
-# The same run as rdma_emu_prober's clean case, on real verbs.
+# The same run as rdma_emu_prober's clean case, on real verbs.  Then
+# prober and reflector threads in one process: `pmesh-rdma validate` with
+# itself as its only peer (exit 0, one row, no loss, p99 under
+# PM_RDMA_P99_US, default 1000 us).
 #
 # Env: PM_BUILD (build dir), PM_RDMA_DEV / PM_RDMA_GID (default: the first
 # device, GID index 1 -- on RoCE usually the IPv4 v2 one; see show_gids).
@@ -61,3 +64,16 @@ ok = sent >= 4000 and recv == sent and len(qps) == 4 and eng == {"rdma-ud"} \
      and src <= {("hca", "hca"), ("tsc", "tsc")}
 sys.exit(0 if ok else 1)
 EOF
+[[ $? -eq 0 ]] || { echo "FAIL: prober records"; exit 1; }
+kill -TERM "$rpid" 2>/dev/null
+wait "$rpid" 2>/dev/null
+rpid=
+
+vport=$((xport + 1))
+timeout -k 5 60 "$refl" validate -d "$dev" -g "$gid" --xchg "127.0.0.1:$vport" \
+	--peer "127.0.0.1:$vport" --duration 3 --rate 1000 --max-loss 0 \
+	--max-p99-us "${PM_RDMA_P99_US:-1000}" >"$tmp/val.out" 2>&1
+rc=$?
+cat "$tmp/val.out"
+[[ $rc -eq 0 ]] || { echo "FAIL: validate against itself: exit $rc"; exit 1; }
+echo "all checks passed"

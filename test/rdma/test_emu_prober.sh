@@ -7,9 +7,11 @@
 # emulation is a test seam for this machine, which has no RDMA device; the
 # same programs built without it run on Soft-RoCE and ConnectX (suite rdma,
 # docs/rdma.md).  What it shows: QPN exchange, several QPs per target,
-# probe -> reply -> follow-up matching, records of engine rdma-ud with
+# probe -> reply -> follow-up matching, the prober's host delay in every
+# record (host_delay_ns), records of engine rdma-ud with
 # hca (or tsc) timestamps, loss accounting against a known drop rate, and
-# clear exit-2 errors for a wrong device, GID index or a port that is down.
+# clear exit-2 errors for a wrong device, GID index, a port that is down or
+# a QP the RNIC refuses.
 #
 # Env: PM_BUILD (build dir); meson sets it.  Exit 0 pass, 1 fail, 77 skip.
 
@@ -113,8 +115,9 @@ lost = sum(r["lost"] for r in s)
 bad = [r for r in s if r["engine"] != "rdma-ud" or r["ts_tx"] != "hca" or r["ts_rx"] != "hca"]
 flows = {(r["flow"], r["sport"]) for r in s}
 n_rtt = sum(r.get("rtt_ns", {}).get("n", 0) for r in s)
+n_host = sum(r.get("host_delay_ns", {}).get("n", 0) for r in s)
 print(f"clean: {len(s)} summaries, sent {sent}, received {recv}, lost {lost}, "
-      f"{n_rtt} network RTTs, flows/QPs {sorted(flows)}")
+      f"{n_rtt} network RTTs, {n_host} prober host delays, flows/QPs {sorted(flows)}")
 ok = True
 if sent < 1400 or recv != sent or lost != 0:
     print("FAIL: clean run lost probes or sent too few"); ok = False
@@ -122,6 +125,8 @@ if bad:
     print(f"FAIL: {len(bad)} records not rdma-ud/hca, e.g. {bad[0]}"); ok = False
 if len({f for f, _ in flows}) != 4 or len({q for _, q in flows}) != 4:
     print("FAIL: expected 4 flows on 4 distinct QPs"); ok = False
+if n_host != recv or any(r["schema"] != 3 for r in s):
+    print(f"FAIL: {n_host} host delays for {recv} replies (schema 3 records)"); ok = False
 if n_rtt < recv * 0.99:
     print(f"FAIL: only {n_rtt} of {recv} replies have t3 (network RTT)"); ok = False
 for r in s:
@@ -188,6 +193,12 @@ timeout -k 5 30 env PM_VERBS_EMU_PORT_DOWN=emu0 "$prober" "${eal[@]}" -- --engin
 	--no-status -o /dev/null >"$tmp/down.out" 2>&1
 rc=$?
 [[ $rc -eq 2 ]] && grep -q "not ACTIVE" "$tmp/down.out" || fail "port down: exit $rc"
+# The RNIC refuses our QP (its limit, locked memory): exit 2, named.
+timeout -k 5 30 env PM_VERBS_EMU_FAIL=ibv_create_qp "$prober" "${eal[@]}" -- --engine rdma \
+	--rdma-device emu0 --rdma-gid-index 1 --target "127.0.0.1:$xport" --duration 1 \
+	--no-status -o /dev/null >"$tmp/qp.out" 2>&1
+rc=$?
+[[ $rc -eq 2 ]] && grep -q "ibv_create_qp" "$tmp/qp.out" || fail "QP refused: exit $rc"
 stop_refl
 # No reflector at all: the target is named, exit 1 (nothing to probe).
 run_prober norefl -- --rate 10 --duration 1

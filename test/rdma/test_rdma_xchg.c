@@ -258,7 +258,7 @@ test_live(void **state)
 	uint64_t answered, ignored;
 	uint8_t junk[40] = "PMQX\x01\x01\x00\x28";
 	uint16_t port;
-	int fd;
+	int fd, i;
 
 	(void)state;
 	mk_peer(&self, 5);
@@ -277,7 +277,14 @@ test_live(void **state)
 	assert_int_equal(pm_rdma_xchg_query(LO, port, 1500, &got), 0);
 	assert_memory_equal(&got, &self, sizeof(self));
 	assert_int_equal(pm_rdma_xchg_query(LO, port, 1500, &got), 0);
-	pm_rdma_xchg_srv_counts(srv, &answered, &ignored);
+	/* The server counts an answer after sending it: give its thread
+	 * the moment to do so (not a timing check: up to 5 s). */
+	for (i = 0; i < 500; i++) {
+		pm_rdma_xchg_srv_counts(srv, &answered, &ignored);
+		if (answered == 2 && ignored == 2)
+			break;
+		usleep(10000);
+	}
 	assert_int_equal(answered, 2);
 	assert_int_equal(ignored, 2);
 	/* a second server on the same port: EADDRINUSE */

@@ -82,7 +82,14 @@ make_summary(struct pm_record *recs, unsigned int max, uint64_t seq,
 	b.unmatched = 4;
 	b.stalled = 5;
 	b.rtt.min = b.raw.min = b.refl.min = UINT64_MAX;
-	b.fwd.min = b.bwd.min = UINT64_MAX;
+	b.fwd.min = b.bwd.min = b.host.min = UINT64_MAX;
+	if (flags & PM_REC_F_NO_REFL_TS) {
+		/* An rdma-ud style summary: the prober's host delay. */
+		b.host.min = 1500 + seq;
+		b.host.max = 24000;
+		b.host.sum = 7 * 9000;
+		b.host_n = 7;
+	}
 	b.hist_overflow = seq % 3;
 	b.dropped_before = (uint32_t)(seq % 4);
 
@@ -198,7 +205,7 @@ bin_roundtrip(uint32_t nr, uint32_t nf, uint16_t flags, unsigned int parts)
 	assert_int_equal(b.len, 24 + strlen(NAME) +
 			 pm_enc_bin_summary_size(want, (unsigned int)n));
 	assert_int_equal(pm_enc_bin_summary_size(want, (unsigned int)n),
-			 2 + 257 + 6 * (nr + nf));
+			 2 + 289 + 6 * (nr + nf));
 	len = pm_enc_bin_finish(&b);
 	assert_int_equal(len, b.len);
 
@@ -437,15 +444,20 @@ test_bin_versions(void **state)
 					   sizeof(err)), -EPROTONOSUPPORT);
 	batch[4] = 1;
 
-	/* Schema 1 never existed in binary; 3 is not known yet. */
+	/* Schema 1 never existed in binary; 4 is not known yet. */
 	batch[6] = 1;
 	assert_int_equal(pm_enc_bin_decode(batch, len, collect_cb, &c, err,
 					   sizeof(err)), -EPROTONOSUPPORT);
 	assert_non_null(strstr(err, "schema 1 is not supported"));
-	batch[6] = 3;
+	batch[6] = 4;
 	assert_int_equal(pm_enc_bin_decode(batch, len, collect_cb, &c, err,
 					   sizeof(err)), -EPROTONOSUPPORT);
+	/* A schema-2 batch is read with schema 2's shorter summaries: this
+	 * schema-3 one then has 32 bytes per summary too many. */
 	batch[6] = 2;
+	assert_int_equal(pm_enc_bin_decode(batch, len, collect_cb, &c, err,
+					   sizeof(err)), -EINVAL);
+	batch[6] = 3;
 
 	batch[0] ^= 0xff;
 	assert_int_equal(pm_enc_bin_decode(batch, len, collect_cb, &c, err,
@@ -476,8 +488,8 @@ static void
 test_bin_corrupt(void **state)
 {
 	const size_t s0 = 24 + strlen(NAME);		/* first summary */
-	const size_t s1 = s0 + 2 + 257 + 6 * 3;		/* second summary */
-	const size_t e1 = s1 + 2 + 257;			/* its first entry */
+	const size_t s1 = s0 + 2 + 289 + 6 * 3;		/* second summary */
+	const size_t e1 = s1 + 2 + 289;			/* its first entry */
 	struct collect c = { 0 };
 	size_t len = three();
 	uint8_t save[8];
@@ -508,8 +520,8 @@ test_bin_corrupt(void **state)
 	batch[s1 + 2 + 249] ^= 1;
 
 	put16le(batch + s1, 100);			/* summary length */
-	EXPECT_EINVAL("less than the 257 fixed bytes");
-	put16le(batch + s1, 257 + 6 * 80);
+	EXPECT_EINVAL("less than the 289 fixed bytes");
+	put16le(batch + s1, 289 + 6 * 80);
 
 	batch[23] = 1;					/* flags */
 	EXPECT_EINVAL("flags");
@@ -735,7 +747,7 @@ test_json_schema1(void **state)
 	/* Printed again, as schema 2, with the same figures. */
 	len = pm_record_json(got, 1, name, line, sizeof(line));
 	assert_true(len > 0);
-	assert_non_null(strstr(line, "{\"schema\":2,"));
+	assert_non_null(strstr(line, "{\"schema\":3,"));
 	assert_non_null(strstr(line, "\"rtt_ns\":{\"n\":9,\"min\":10230,"
 			       "\"mean\":12409,\"sum\":111681,\"p50\":"));
 	assert_non_null(strstr(line, "\"dropped_before\":0,"));
@@ -812,12 +824,12 @@ test_json_errors(void **state)
 	assert_non_null(strstr(err, "nested deeper"));
 
 	/* Versions and kinds. */
-	assert_int_equal(jdec("{\"kind\":\"summary\",\"schema\":3,\"x\":[}"),
+	assert_int_equal(jdec("{\"kind\":\"summary\",\"schema\":4,\"x\":[}"),
 			 -EINVAL);	/* syntax first: it cannot be trusted */
-	assert_int_equal(jdec("{\"kind\":\"summary\",\"schema\":3,\"rtt_ns\":7}"),
+	assert_int_equal(jdec("{\"kind\":\"summary\",\"schema\":4,\"rtt_ns\":7}"),
 			 -EPROTONOSUPPORT);
-	assert_string_equal(err, "JSON summary schema 3 is not supported by "
-			    "this build (understands 1..2)");
+	assert_string_equal(err, "JSON summary schema 4 is not supported by "
+			    "this build (understands 1..3)");
 	assert_int_equal(jdec("{\"schema\":0}"), -EPROTONOSUPPORT);
 	assert_int_equal(jdec("{\"schema\":2,\"kind\":\"event\"}"), -EINVAL);
 	assert_string_equal(err, "not a summary (kind 'event')");

@@ -235,7 +235,7 @@ test_json(void **state)
 	assert_true(len > 0);
 	assert_int_equal((size_t)len, strlen(buf));
 	snprintf(idbuf, sizeof(idbuf),
-		 "{\"schema\":2,\"kind\":\"summary\",\"id\":\"%08x-1-7\","
+		 "{\"schema\":3,\"kind\":\"summary\",\"id\":\"%08x-1-7\","
 		 "\"prober\":\"pod1-a1\",\"lcore\":1,\"seq\":7,",
 		 pm_record_id_hash("pod1-a1"));
 	assert_true(strncmp(buf, idbuf, strlen(idbuf)) == 0);
@@ -444,7 +444,7 @@ test_sink_json(void **state)
 	text = slurp(path);
 	nl = strchr(text, '\n');
 	assert_non_null(nl);
-	assert_true(strncmp(text, "{\"schema\":2,", 12) == 0);
+	assert_true(strncmp(text, "{\"schema\":3,", 12) == 0);
 	assert_non_null(strstr(text, "\"prober\":\"pod1-a1\""));
 	nl = strchr(nl + 1, '\n');
 	assert_non_null(nl);
