@@ -31,9 +31,11 @@
  */
 #include <errno.h>
 #include <inttypes.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <infiniband/verbs.h>
 #include <rte_cycles.h>
@@ -53,13 +55,17 @@
 #define PM_RDMA_NSEND		64	/* send slots per QP */
 #define PM_RDMA_POLL		16	/* completions per poll */
 #define PM_RDMA_FU_MAX_NS	200000000ULL	/* follow-up wait, at most */
+#define PM_RDMA_CATCHUP		8	/* probes a flow may send per loop when late */
+#define PM_RDMA_STALL		64	/* periods behind: skip ahead, count them */
 
 /* One flow: a QP of ours towards one of the target's QPs. */
 struct pm_rflow {
 	struct pm_flow f;		/* tracker, window, histograms */
 	struct pm_rdma_ud ud;
 	struct ibv_ah *ah;
-	uint32_t rqpn;			/* the reflector's QP */
+	uint32_t rqpn;			/* the reflector's QP; atomic: the peer
+					 * watcher republishes it when the
+					 * reflector restarts */
 	uint32_t nslot;
 	uint64_t *t1;			/* by seq & (nslot-1): send completion ns,
 					 * 0 = not completed yet */
@@ -76,6 +82,7 @@ struct pm_rlc {
 	uint64_t tx_err;		/* send completed in error */
 	uint64_t unexpected;		/* a probe or stray type sent to us */
 	uint64_t wrong_peer;		/* reply from a QPN not our target's */
+	uint64_t rate_missed;		/* probes not sent: the loop fell behind */
 	/* Our host delay per answered probe: post to send completion plus
 	 * receive completion to poll (on one time line, HCA stamps being
 	 * anchored to the TSC); what t1/t4 at completion keep out of RTT. */
@@ -87,6 +94,10 @@ static struct pm_rlc pm_rlc[PM_MAX_LCORES];
 static struct pm_rdma_dev pm_rdev;
 static struct pm_rdma_peer *pm_peer;	/* per target; nqpn 0: not probed */
 static uint8_t pm_rts;			/* PM_TS_HCA or PM_TS_TSC, flow 0's */
+static pthread_t pm_watch_tid;		/* the peer watcher (control side) */
+static int pm_watch_on;
+static uint32_t pm_watch_quit;		/* atomic */
+static uint64_t pm_peer_restarts;
 
 /* ---- records ---- */
 
@@ -221,7 +232,8 @@ pm_rdma_send(struct pm_lcore *lc, struct pm_rflow *rf, uint64_t now)
 	m.ssid = f->ssid;
 	m.seq = seq;
 	m.t1 = pm_tclock_ns(&pm_tsc, now);
-	if (pm_rdma_ud_send(&rf->ud, rf->ah, rf->rqpn, &m,
+	if (pm_rdma_ud_send(&rf->ud, rf->ah,
+			    __atomic_load_n(&rf->rqpn, __ATOMIC_RELAXED), &m,
 			    ((uint64_t)seq << 8) | 1) != 0) {
 		PM_INC(lc, tx_full, 1);
 		return;
@@ -323,7 +335,8 @@ pm_rdma_rx(struct pm_lcore *lc, struct pm_rflow *rf, uint64_t now_ns)
 				PM_INC(lc, unknown_flow, 1);
 				break;
 			}
-			if (ev[i].src_qp != rf->rqpn) {
+			if (ev[i].src_qp != __atomic_load_n(&rf->rqpn,
+							    __ATOMIC_RELAXED)) {
 				r->wrong_peer++;
 				PM_INC(lc, unknown_flow, 1);
 				break;
@@ -366,7 +379,7 @@ pm_rdma_lcore(void *arg)
 	struct pm_rlc *r = &pm_rlc[lc->idx];
 	const struct pm_prober *p = &pm_g;
 	uint64_t now, now_ns, drain_end = 0, st_ticks;
-	uint32_t i, sweep = 0;
+	uint32_t i, k, sweep = 0;
 	unsigned int lost;
 	int quitting = 0;
 
@@ -394,13 +407,18 @@ pm_rdma_lcore(void *arg)
 		for (i = 0; i < r->n; i++) {
 			struct pm_rflow *rf = &r->fl[i];
 
-			if (!quitting && now >= rf->f.next_tsc) {
+			/* Catch up a slow loop by a few probes at a time; a
+			 * stall of many periods is skipped, never burst, and
+			 * the probes it cost are counted (rate_missed). */
+			for (k = 0; !quitting && k < PM_RDMA_CATCHUP &&
+			     now >= rf->f.next_tsc; k++) {
 				pm_rdma_roll(lc, rf);
 				pm_rdma_send(lc, rf, now);
 				rf->f.next_tsc += rf->f.period;
-				/* Far behind (a stall): do not burst to catch up. */
-				if (rf->f.next_tsc + 4 * rf->f.period < now)
-					rf->f.next_tsc = now + rf->f.period;
+			}
+			if (!quitting && rf->f.next_tsc + PM_RDMA_STALL * rf->f.period < now) {
+				r->rate_missed += (now - rf->f.next_tsc) / rf->f.period;
+				rf->f.next_tsc = now + rf->f.period;
 			}
 			pm_rdma_rx(lc, rf, now_ns);
 		}
@@ -570,6 +588,75 @@ pm_rdma_flow_open(struct pm_prober *p, struct pm_rflow *rf, uint32_t t, uint32_t
 	return 0;
 }
 
+/*
+ * The peer watcher: a control thread that asks every probed reflector for
+ * its QPNs every couple of seconds.  A reflector that restarted has a new
+ * boot id and new QPNs; without this its flows would send to QPs that no
+ * longer exist and report 100 % loss until pmesh-prober restarts.  The new
+ * QPNs are published to the flows with atomic stores (the lcores load
+ * them per send and per reply); probes in flight to the old QPs are lost,
+ * as they are.  A reflector that now answers with another GID or LID needs
+ * new address handles: said once, not applied (restart pmesh-prober).
+ */
+static void *
+pm_rdma_watch(void *arg)
+{
+	struct pm_prober *p = arg;
+	const struct pm_rdma_cfg *rc = &p->cfg.rdma;
+	struct pm_rdma_peer np;
+	char fields[160];
+	uint32_t t, i, j;
+	int k;
+
+	for (;;) {
+		for (k = 0; k < 20; k++) {
+			if (__atomic_load_n(&pm_watch_quit, __ATOMIC_RELAXED))
+				return NULL;
+			usleep(100000);
+		}
+		for (t = 0; t < p->cfg.ntargets; t++) {
+			const struct pm_target_cfg *tc = &p->cfg.targets[t];
+			uint16_t port = tc->port_dflt ? rc->xchg_port : tc->port;
+			uint32_t moved = 0;
+
+			if (pm_peer[t].nqpn == 0 ||
+			    __atomic_load_n(&pm_watch_quit, __ATOMIC_RELAXED))
+				continue;
+			if (pm_rdma_xchg_query(tc->ip, port, rc->xchg_timeout_ms,
+					       &np) != 0 || np.nqpn == 0 ||
+			    np.boot_id == pm_peer[t].boot_id)
+				continue;
+			if (memcmp(np.gid, pm_peer[t].gid, 16) != 0 ||
+			    np.lid != pm_peer[t].lid) {
+				PM_LOG(WARNING, "target %s: its reflector restarted with "
+				       "another GID or LID: restart pmesh-prober to "
+				       "probe it again", tc->name);
+				pm_peer[t].boot_id = np.boot_id;
+				continue;
+			}
+			for (i = 0; i < PM_MAX_LCORES; i++)
+				for (j = 0; j < pm_rlc[i].n; j++) {
+					struct pm_rflow *rf = &pm_rlc[i].fl[j];
+
+					if (rf->f.target != t)
+						continue;
+					__atomic_store_n(&rf->rqpn,
+							 np.qpn[rf->f.fidx % np.nqpn],
+							 __ATOMIC_RELAXED);
+					moved++;
+				}
+			pm_peer[t] = np;
+			pm_peer_restarts++;
+			PM_LOG(WARNING, "target %s: its reflector restarted (new boot id): "
+			       "%u flows now probe its %u new QPs", tc->name, moved,
+			       np.nqpn);
+			snprintf(fields, sizeof(fields), ",\"target\":%u,\"qps\":%u,"
+				 "\"flows\":%u", t, np.nqpn, moved);
+			pm_export_post(p, "rdma_peer_restart", fields);
+		}
+	}
+}
+
 static int
 pm_rdma_init(struct pm_prober *p)
 {
@@ -608,10 +695,13 @@ pm_rdma_init(struct pm_prober *p)
 		       rc->xchg_port);
 		return ret;
 	}
-	for (t = 0; t < p->cfg.ntargets; t++)
+	for (t = 0; t < p->cfg.ntargets; t++) {
+		/* "resolved": probed (the exit table and telemetry). */
+		p->trt[t].resolved = pm_peer[t].nqpn != 0;
 		if (pm_peer[t].nqpn)
 			for (f = 0; f < p->cfg.targets[t].flows; f++)
 				cnt[(t + f) % p->nlc]++;
+	}
 	RTE_LCORE_FOREACH_WORKER(lid) {
 		if (idx >= p->nlc)
 			break;
@@ -664,6 +754,7 @@ pm_rdma_init(struct pm_prober *p)
 	}
 	p->flows_made = g;
 	pm_rts = pm_rlc[0].n ? pm_rlc[0].fl[0].ud.ts_src : PM_TS_TSC;
+	p->ts_name = pm_rts == PM_TS_HCA ? "hca" : "tsc";
 	snprintf(p->ts_note, sizeof(p->ts_note), "t1/t4 %s (%s)",
 		 pm_rts == PM_TS_HCA ? "RNIC CQE timestamps" : "TSC at poll",
 		 pm_rts == PM_TS_HCA ? "completion_timestamp_mask set" :
@@ -671,6 +762,13 @@ pm_rdma_init(struct pm_prober *p)
 		  "no CQE timestamps"));
 	PM_LOG(INFO, "%" PRIu32 " flows (one QP each) over %u lcores; timestamps: %s",
 	       g, p->nlc, p->ts_note);
+	__atomic_store_n(&pm_watch_quit, 0, __ATOMIC_RELAXED);
+	ret = pthread_create(&pm_watch_tid, NULL, pm_rdma_watch, p);
+	if (ret != 0)
+		PM_LOG(WARNING, "no peer watcher (%s): a reflector that restarts will "
+		       "not be followed", strerror(ret));
+	else
+		pm_watch_on = 1;
 	return 0;
 }
 
@@ -692,6 +790,14 @@ pm_rdma_fini(struct pm_prober *p)
 	unsigned int i, k;
 	uint32_t j;
 
+	if (pm_watch_on) {
+		__atomic_store_n(&pm_watch_quit, 1, __ATOMIC_RELAXED);
+		pthread_join(pm_watch_tid, NULL);
+		pm_watch_on = 0;
+	}
+	if (pm_peer_restarts)
+		PM_LOG(INFO, "rdma: %" PRIu64 " reflector restarts followed",
+		       pm_peer_restarts);
 	for (i = 0; i < PM_MAX_LCORES; i++) {
 		struct pm_rlc *r = &pm_rlc[i];
 
@@ -723,6 +829,11 @@ pm_rdma_fini(struct pm_prober *p)
 			       r->host_n ? (double)r->host.sum / (double)r->host_n / 1e3 : 0.0,
 			       r->host.max / 1e3, r->host_n, r->no_t1, r->tx_err,
 			       r->unexpected, r->wrong_peer);
+		if (r->rate_missed)
+			PM_LOG(WARNING, "rdma lcore %u: %" PRIu64 " probes not sent: the "
+			       "loop fell more than %u periods behind (too many flows or "
+			       "too high a rate for one lcore: add lcores with -l)", i,
+			       r->rate_missed, PM_RDMA_STALL);
 		memset(&r->host, 0, sizeof(r->host));
 		r->host_n = 0;
 		free(r->fl);

@@ -411,6 +411,7 @@ pm_export_print_table(struct pm_prober *p, FILE *out)
 		snprintf(addr, sizeof(addr), "%s:%u", pm_cfg_fmt_ipv4(tc->ip, ip), tc->port);
 		if (!p->trt[t].resolved) {
 			fprintf(out, "%-24s %-21s %s\n", tc->name, addr,
+				p->rdma ? "not probed: its reflector told no QPNs" :
 				"not probed: next hop did not answer ARP");
 			continue;
 		}

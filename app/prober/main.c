@@ -582,8 +582,14 @@ pm_event_started(struct pm_prober *p, const struct pm_args *a)
 	pm_event_add_str(&ev, "sink", p->cfg.sink);
 	if (strcmp(p->cfg.sink, "kafka") == 0)
 		pm_event_add_str(&ev, "encoding", p->cfg.kafka.encoding);
-	pm_event_add_str(&ev, "ts_tx", p->port.ts.tx_sched ? "nic_sched" : "tsc");
-	pm_event_add_str(&ev, "ts_rx", p->port.ts.rx_hw ? "nic" : "tsc");
+	pm_event_add_str(&ev, "engine", p->rdma ? "rdma" : "dpdk");
+	if (p->ts_name != NULL) {
+		pm_event_add_str(&ev, "ts_tx", p->ts_name);
+		pm_event_add_str(&ev, "ts_rx", p->ts_name);
+	} else {
+		pm_event_add_str(&ev, "ts_tx", p->port.ts.tx_sched ? "nic_sched" : "tsc");
+		pm_event_add_str(&ev, "ts_rx", p->port.ts.rx_hw ? "nic" : "tsc");
+	}
 	pm_sink_event(&p->sink, &ev);
 }
 

@@ -266,6 +266,8 @@ struct pm_prober {
 	uint16_t probe_ee;		/* Error Estimate of our t1 stamps */
 	uint8_t rdma;			/* engine rdma: no DPDK port */
 	char ts_note[96];		/* engine's timestamp sources, for the table */
+	const char *ts_name;		/* its t1/t4 source in records (start event);
+					 * NULL: the port's */
 	uint32_t quit;			/* atomic: stop sending */
 	uint32_t reload;		/* atomic: SIGHUP asked for a reload */
 	uint32_t reloads;		/* reloads applied */

@@ -75,17 +75,23 @@ echo "ok: background processes, timeouts"
 # --- cleanup in child runs that fail, get SIGTERM, get SIGINT, skip -------
 tmp=$(pm_tmpdir)
 
-# A child run that builds a small network and a background process, writes
-# "PREFIX PID" to the file named by $2 and then evals $3.
+# A child run that builds a small network and a background process, evals
+# $3 (more set-up), writes "PREFIX PID" to the file named by $2 and then
+# evals $4.  The file appears only once everything is started and
+# registered, so a signal sent when it appears never races a fork (a
+# process started but not yet in PM_BG_LIST would outlive the cleanup and
+# hold the test's output open).
 child='
 	. "$1"
 	pm_ns_add x
 	pm_ns_add y
 	pm_veth x vx y vy
 	pm_bg pm_exec y sleep 300
-	echo "$(pm_ns_prefix) $PM_BG_PID" >"$2.tmp"
-	mv "$2.tmp" "$2"
+	first=$PM_BG_PID
 	eval "$3"
+	echo "$(pm_ns_prefix) $first" >"$2.tmp"
+	mv "$2.tmp" "$2"
+	eval "$4"
 '
 
 # Check that the child run recorded in $tmp/$1 left nothing behind.
@@ -101,7 +107,7 @@ check_clean()
 }
 
 rc=0
-bash -c "$child" child "$lib" "$tmp/fail" 'exit 3' || rc=$?
+bash -c "$child" child "$lib" "$tmp/fail" '' 'exit 3' || rc=$?
 [ $rc -eq 3 ] || pm_fail "failing child exited $rc, want 3"
 check_clean fail
 
@@ -109,7 +115,7 @@ for sig in TERM INT; do
 	# Job control, so the background child does not start with SIGINT
 	# ignored (bash ignores it in asynchronous commands otherwise).
 	set -m
-	bash -c "$child" child "$lib" "$tmp/$sig" 'pm_bg sleep 300; wait' &
+	bash -c "$child" child "$lib" "$tmp/$sig" 'pm_bg sleep 300' 'wait' &
 	cpid=$!
 	set +m
 	pm_bg "$cpid"

@@ -8,7 +8,8 @@
 # same programs built without it run on Soft-RoCE and ConnectX (suite rdma,
 # docs/rdma.md).  What it shows: QPN exchange, several QPs per target,
 # probe -> reply -> follow-up matching, the prober's host delay in every
-# record (host_delay_ns), records of engine rdma-ud with
+# record (host_delay_ns), a reflector restart followed (new QPNs learned
+# without restarting the prober), records of engine rdma-ud with
 # hca (or tsc) timestamps, loss accounting against a known drop rate, and
 # clear exit-2 errors for a wrong device, GID index, a port that is down or
 # a QP the RNIC refuses.
@@ -133,6 +134,32 @@ for r in s:
     if r["received"] and not (r["rtt_ns"]["max"] <= r["raw_rtt_ns"]["max"]):
         print(f"FAIL: network RTT above raw RTT: {r}"); ok = False; break
 sys.exit(0 if ok else 1)
+EOF
+stop_refl
+
+# 1b. The reflector restarts mid-run (new QPNs): the prober's peer watcher
+#     learns them and the flows are answered again, without a restart.
+start_refl || { fail "reflector did not start"; exit 1; }
+run_prober restart -- --rate 200 --flows 2 --duration 9 &
+ppid=$!
+sleep 3
+stop_refl
+start_refl || { fail "reflector did not restart"; exit 1; }
+wait "$ppid"
+rc=$?
+[[ $rc -eq 0 ]] || { fail "restart run exit $rc"; cat "$tmp/restart.out"; }
+grep -q "reflector restarted" "$tmp/restart.out" || fail "the prober did not say the reflector restarted"
+python3 - "$tmp/restart.json" <<'EOF' || fails=$((fails + 1))
+import json, sys
+s = [json.loads(l) for l in open(sys.argv[1])]
+s = [r for r in s if r.get("kind") == "summary"]
+wins = sorted({r["window_start_ns"] for r in s})
+sent = sum(r["sent"] for r in s); recv = sum(r["received"] for r in s)
+last = [r for r in s if r["window_start_ns"] in wins[-3:-1]]
+lrecv = sum(r["received"] for r in last); lsent = sum(r["sent"] for r in last)
+print(f"reflector restart: sent {sent}, received {recv}; the last full windows "
+      f"{lrecv} of {lsent} answered")
+sys.exit(0 if lsent > 0 and lrecv >= 0.95 * lsent and recv >= 0.5 * sent else 1)
 EOF
 stop_refl
 
