@@ -7,9 +7,10 @@
  * the device/port/GID and what to check) and runs a mode: `list`;
  * `reflector` (N pinned busy-polling threads of M UD QPs each and the UDP
  * QPN exchange server, until SIGINT/SIGTERM, then per-thread counters);
- * `validate` (rdma/validate.c).  The `prober` mode is NOT implemented
- * here (the engine's prober is app/prober) and exits 1 after the device
- * check.  Never yet run on RDMA hardware; see docs/rdma.md.
+ * `validate` (rdma/validate.c).  `prober` checks the device and prints the
+ * pmesh-prober --engine rdma command for it (exit 2): the prober with
+ * windows, records and sinks is app/prober/engine_rdma.c.  Never yet run
+ * on RDMA hardware; see docs/rdma.md.
  */
 #include <errno.h>
 #include <getopt.h>
@@ -50,7 +51,8 @@ usage(FILE *f)
 "\n"
 "Modes:\n"
 "  list                 list RDMA devices, ports, link layers and GIDs\n"
-"  prober               (not implemented here: see pmesh-prober's rdma engine)\n"
+"  prober               prints the pmesh-prober --engine rdma command for this\n"
+"                       device (the prober with records and sinks)\n"
 "  reflector            answer probes until Ctrl-C on THREADS x QPS UD QPs;\n"
 "                       the QPNs are served over UDP (--xchg) to probers\n"
 "  validate             all-to-all among RNICs: local reflector + probes to\n"
@@ -526,10 +528,16 @@ main(int argc, char **argv)
 		goto out_dev;
 	}
 	if (strcmp(mode, "prober") == 0) {
-		fprintf(stderr, "pmesh-rdma: error: mode 'prober' is not "
-			"implemented in pmesh-rdma (device check passed); "
-			"use validate, or pmesh-prober's rdma engine\n");
-		ret = 1;
+		/* The prober is pmesh-prober's rdma engine (windows, records,
+		 * sinks); say how to run it on this device. */
+		fprintf(stderr, "pmesh-rdma: error: probing with records is "
+			"pmesh-prober's rdma engine (device check passed), e.g.:\n"
+			"  pmesh-prober -l 0-1 --no-pci --no-huge -m 256 -- --engine rdma "
+			"--rdma-device %s --rdma-port %u --rdma-gid-index %u "
+			"--target REFLECTOR_IP --rate 1000 --flows 4\n"
+			"or a quick all-to-all check: pmesh-rdma validate --peer IP ...\n",
+			dev.name, dev.port, dev.gid_index);
+		ret = PM_RDMA_EXIT_USAGE;
 		goto out_dev;
 	}
 	ret = pm_tclock_calibrate(&clk, pm_rdma_tsc, 100);
