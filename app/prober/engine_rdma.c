@@ -91,6 +91,29 @@ struct pm_rlc {
 };
 
 static struct pm_rlc pm_rlc[PM_MAX_LCORES];
+
+/*
+ * A pinglist reload's new flow array for one lcore.  The control thread
+ * builds it (carried flows by index into the lcore's array, new ones with
+ * their QPs already open) and publishes it in pm_rpending[lcore]; the
+ * lcore takes it at the top of its loop -- copies the carried flows as
+ * they are, marks those of removed targets retired, swaps the arrays --
+ * and hands its old array back here.  Nothing is allocated, opened or
+ * freed on the lcore.
+ */
+struct pm_rflowset {
+	struct pm_rflow *fl;
+	uint32_t n;
+	int32_t *from;			/* index in the old array, -1: new */
+	uint8_t *retire;		/* carried, its target removed */
+	struct pm_rflow *old;		/* the lcore's old array, given back */
+	uint32_t nold;			/* its length */
+	uint8_t *carried;		/* by old index: carried over */
+};
+
+static struct pm_rflowset *pm_rpending[PM_MAX_LCORES];	/* atomic */
+static struct ibv_port_attr pm_rpa;	/* our port, for AHs of new flows */
+static int pm_rnode;			/* the RNIC's NUMA node, -1 unknown */
 static struct pm_rdma_dev pm_rdev;
 static struct pm_rdma_peer *pm_peer;	/* per target; nqpn 0: not probed */
 static uint8_t pm_rts;			/* PM_TS_HCA or PM_TS_TSC, flow 0's */
@@ -130,8 +153,11 @@ pm_rdma_close(struct pm_lcore *lc, struct pm_rflow *rf, uint16_t flags)
 	struct pm_rec_hdr h;
 
 	pm_track_counts_take(&f->trk, &c);
+	/* An empty window writes nothing -- except the last one of a target
+	 * a reload removed: consumers learn that the flow ended. */
 	if (c.sent == 0 && c.received == 0 && c.lost == 0 && c.late == 0 &&
-	    c.dup == 0 && c.unmatched == 0 && c.stalled == 0)
+	    c.dup == 0 && c.unmatched == 0 && c.stalled == 0 &&
+	    !(f->retired && (flags & PM_REC_F_FINAL)))
 		goto reset;
 	memset(&h, 0, sizeof(h));
 	h.schema = PM_REC_SCHEMA;
@@ -363,6 +389,8 @@ pm_rdma_sweep(struct pm_lcore *lc, struct pm_rflow *rf, uint64_t now, uint64_t n
 	unsigned int n, i;
 	uint32_t lost;
 
+	if (rf->f.retired)
+		return;
 	n = pm_rdma_fu_expire(&rf->fu, now_ns, d, RTE_DIM(d));
 	for (i = 0; i < n; i++)
 		pm_rdma_sample(lc, rf, &d[i]);
@@ -370,6 +398,52 @@ pm_rdma_sweep(struct pm_lcore *lc, struct pm_rflow *rf, uint64_t now, uint64_t n
 	lost = pm_track_sweep(&rf->f.trk, now, pm_g.timeout_ticks);
 	if (lost)
 		PM_INC(lc, lost, lost);
+}
+
+/* A flow's last window: what still waits for a follow-up is complete, what
+ * is in flight is lost, the summary is final. */
+static void
+pm_rdma_final(struct pm_lcore *lc, struct pm_rflow *rf, uint64_t now_ns)
+{
+	struct pm_rdma_fu_done d[8];
+	unsigned int n, j, lost;
+
+	pm_rdma_rx(lc, rf, now_ns);
+	while ((n = pm_rdma_fu_expire(&rf->fu, UINT64_MAX, d, RTE_DIM(d))) > 0)
+		for (j = 0; j < n; j++)
+			pm_rdma_sample(lc, rf, &d[j]);
+	pm_rdma_roll(lc, rf);
+	lost = pm_track_expire_all(&rf->f.trk);
+	if (lost)
+		PM_INC(lc, lost, lost);
+	pm_rdma_close(lc, rf, PM_REC_F_FINAL);
+}
+
+/* Take a reload's flow set (struct pm_rflowset). */
+static void
+pm_rdma_take(struct pm_lcore *lc, struct pm_rlc *r, struct pm_rflowset *ns,
+	     uint64_t now)
+{
+	uint32_t i;
+
+	for (i = 0; i < ns->n; i++) {
+		struct pm_rflow *rf = &ns->fl[i];
+
+		if (ns->from[i] >= 0) {
+			*rf = r->fl[ns->from[i]];
+			if (ns->retire[i] && rf->f.retired == 0) {
+				rf->f.retired = 1;
+				rf->f.retire_tsc = now;
+			}
+		} else {
+			rf->f.win = lc->win;
+			rf->f.next_tsc += now;
+		}
+	}
+	ns->old = r->fl;
+	r->fl = ns->fl;
+	__atomic_store_n(&r->n, ns->n, __ATOMIC_RELAXED);
+	__atomic_store_n(&pm_rpending[lc->idx], NULL, __ATOMIC_RELEASE);
 }
 
 static int
@@ -380,7 +454,6 @@ pm_rdma_lcore(void *arg)
 	const struct pm_prober *p = &pm_g;
 	uint64_t now, now_ns, drain_end = 0, st_ticks;
 	uint32_t i, k, sweep = 0;
-	unsigned int lost;
 	int quitting = 0;
 
 	now = rte_rdtsc();
@@ -396,6 +469,11 @@ pm_rdma_lcore(void *arg)
 	for (;;) {
 		now = rte_rdtsc();
 		now_ns = pm_tclock_ns(&pm_tsc, now);
+		if (unlikely(__atomic_load_n(&pm_rpending[lc->idx], __ATOMIC_ACQUIRE) !=
+			     NULL) && !quitting) {
+			pm_rdma_take(lc, r, pm_rpending[lc->idx], now);
+			sweep = 0;
+		}
 		if (now >= lc->win_end_tsc) {
 			lc->win++;
 			lc->win_end_tsc += lc->win_ticks;
@@ -407,6 +485,20 @@ pm_rdma_lcore(void *arg)
 		for (i = 0; i < r->n; i++) {
 			struct pm_rflow *rf = &r->fl[i];
 
+			if (unlikely(rf->f.retired)) {
+				/* Its target was removed by a reload: no more
+				 * probes; replies for the timeout, then the
+				 * final summary. */
+				if (rf->f.retired == 1) {
+					pm_rdma_rx(lc, rf, now_ns);
+					if (now - rf->f.retire_tsc >= p->timeout_ticks) {
+						pm_rdma_final(lc, rf, now_ns);
+						__atomic_store_n(&rf->f.retired, 2,
+								 __ATOMIC_RELEASE);
+					}
+				}
+				continue;
+			}
 			/* Catch up a slow loop by a few probes at a time; a
 			 * stall of many periods is skipped, never burst, and
 			 * the probes it cost are counted (rate_missed). */
@@ -434,22 +526,9 @@ pm_rdma_lcore(void *arg)
 		if (quitting && now >= drain_end)
 			break;
 	}
-	for (i = 0; i < r->n; i++) {
-		struct pm_rflow *rf = &r->fl[i];
-		struct pm_rdma_fu_done d[8];
-		unsigned int n, j;
-
-		pm_rdma_rx(lc, rf, now_ns);
-		/* Whatever still waits for a follow-up is complete now. */
-		while ((n = pm_rdma_fu_expire(&rf->fu, UINT64_MAX, d, RTE_DIM(d))) > 0)
-			for (j = 0; j < n; j++)
-				pm_rdma_sample(lc, rf, &d[j]);
-		pm_rdma_roll(lc, rf);
-		lost = pm_track_expire_all(&rf->f.trk);
-		if (lost)
-			PM_INC(lc, lost, lost);
-		pm_rdma_close(lc, rf, PM_REC_F_FINAL);
-	}
+	for (i = 0; i < r->n; i++)
+		if (r->fl[i].f.retired != 2)
+			pm_rdma_final(lc, &r->fl[i], now_ns);
 	pm_status_flip(lc);
 	__atomic_store_n(&lc->done, 1, __ATOMIC_RELEASE);
 	return 0;
@@ -465,19 +544,17 @@ pm_fmt_gid(const uint8_t g[16], char *buf, size_t cap)
 		 g[8], g[9], g[10], g[11], g[12], g[13], g[14], g[15]);
 }
 
-/* Ask every target's reflector for its QPNs.  0 if at least one answered. */
-static int
-pm_rdma_peers(struct pm_prober *p)
+/* Ask the reflectors of targets @t0.. for their QPNs (pm_peer has room);
+ * mark the ones that answered probed.  The number that answered. */
+static uint32_t
+pm_rdma_peers_from(struct pm_prober *p, uint32_t t0)
 {
 	const struct pm_rdma_cfg *rc = &p->cfg.rdma;
 	uint32_t t, ok = 0;
 	char ip[16], gid[48];
 	int ret;
 
-	pm_peer = calloc(p->cfg.ntargets ? p->cfg.ntargets : 1, sizeof(*pm_peer));
-	if (pm_peer == NULL)
-		return -ENOMEM;
-	for (t = 0; t < p->cfg.ntargets; t++) {
+	for (t = t0; t < p->cfg.ntargets; t++) {
 		const struct pm_target_cfg *tc = &p->cfg.targets[t];
 		uint16_t port = tc->port_dflt ? rc->xchg_port : tc->port;
 
@@ -495,7 +572,20 @@ pm_rdma_peers(struct pm_prober *p)
 		       pm_peer[t].dev, gid, pm_peer[t].lid, pm_peer[t].nqpn);
 		ok++;
 	}
-	return ok ? 0 : -EHOSTUNREACH;
+	/* "resolved": probed (the exit table and telemetry). */
+	for (t = t0; t < p->cfg.ntargets; t++)
+		p->trt[t].resolved = pm_peer[t].nqpn != 0;
+	return ok;
+}
+
+/* Ask every target's reflector for its QPNs.  0 if at least one answered. */
+static int
+pm_rdma_peers(struct pm_prober *p)
+{
+	pm_peer = calloc(p->cfg.ntargets ? p->cfg.ntargets : 1, sizeof(*pm_peer));
+	if (pm_peer == NULL)
+		return -ENOMEM;
+	return pm_rdma_peers_from(p, 0) ? 0 : -EHOSTUNREACH;
 }
 
 static uint32_t
@@ -657,6 +747,30 @@ pm_rdma_watch(void *arg)
 	}
 }
 
+static void
+pm_rdma_watch_start(struct pm_prober *p)
+{
+	int ret;
+
+	__atomic_store_n(&pm_watch_quit, 0, __ATOMIC_RELAXED);
+	ret = pthread_create(&pm_watch_tid, NULL, pm_rdma_watch, p);
+	if (ret != 0)
+		PM_LOG(WARNING, "no peer watcher (%s): a reflector that restarts will "
+		       "not be followed", strerror(ret));
+	else
+		pm_watch_on = 1;
+}
+
+static void
+pm_rdma_watch_stop(void)
+{
+	if (!pm_watch_on)
+		return;
+	__atomic_store_n(&pm_watch_quit, 1, __ATOMIC_RELAXED);
+	pthread_join(pm_watch_tid, NULL);
+	pm_watch_on = 0;
+}
+
 static int
 pm_rdma_init(struct pm_prober *p)
 {
@@ -679,6 +793,8 @@ pm_rdma_init(struct pm_prober *p)
 		return -EIO;
 	gid = pm_rdev.gid;
 	node = pm_rdev.numa_node;
+	pm_rpa = pa;
+	pm_rnode = node;
 	RTE_LCORE_FOREACH_WORKER(lid)
 		if (node >= 0 && rte_lcore_to_socket_id(lid) != (unsigned int)node)
 			PM_LOG(WARNING, "lcore %u is on socket %u, %s on NUMA node %d: "
@@ -696,8 +812,6 @@ pm_rdma_init(struct pm_prober *p)
 		return ret;
 	}
 	for (t = 0; t < p->cfg.ntargets; t++) {
-		/* "resolved": probed (the exit table and telemetry). */
-		p->trt[t].resolved = pm_peer[t].nqpn != 0;
 		if (pm_peer[t].nqpn)
 			for (f = 0; f < p->cfg.targets[t].flows; f++)
 				cnt[(t + f) % p->nlc]++;
@@ -762,25 +876,163 @@ pm_rdma_init(struct pm_prober *p)
 		  "no CQE timestamps"));
 	PM_LOG(INFO, "%" PRIu32 " flows (one QP each) over %u lcores; timestamps: %s",
 	       g, p->nlc, p->ts_note);
-	__atomic_store_n(&pm_watch_quit, 0, __ATOMIC_RELAXED);
-	ret = pthread_create(&pm_watch_tid, NULL, pm_rdma_watch, p);
-	if (ret != 0)
-		PM_LOG(WARNING, "no peer watcher (%s): a reflector that restarts will "
-		       "not be followed", strerror(ret));
-	else
-		pm_watch_on = 1;
+	pm_rdma_watch_start(p);
 	return 0;
 }
 
+/* Close and free one flow's resources (control thread). */
+static void
+pm_rdma_flow_free(struct pm_rflow *rf)
+{
+	if (rf->ah != NULL)
+		ibv_destroy_ah(rf->ah);
+	if (rf->open)
+		pm_rdma_ud_close(&rf->ud);
+	pm_rdma_fu_fini(&rf->fu);
+	free(rf->f.trk.slot);
+	free(rf->f.rtt.counts);
+	free(rf->t1);
+	memset(rf, 0, sizeof(*rf));
+}
+
+/* Free a flow set; @untaken: its new flows never reached an lcore (close
+ * them too).  Carried flows belong to the lcore's array. */
+static void
+pm_rdma_set_free(struct pm_rflowset *ns, int untaken)
+{
+	uint32_t i;
+
+	if (ns == NULL)
+		return;
+	if (untaken)
+		for (i = 0; i < ns->n; i++)
+			if (ns->from[i] < 0)
+				pm_rdma_flow_free(&ns->fl[i]);
+	if (untaken) {
+		free(ns->fl);
+	} else {
+		/* Taken: the old array's flows that were not carried over
+		 * (final already) are closed; the carried ones live on. */
+		for (i = 0; ns->old != NULL && i < ns->nold; i++)
+			if (!ns->carried[i])
+				pm_rdma_flow_free(&ns->old[i]);
+	}
+	free(ns->old);
+	free(ns->carried);
+	free(ns->from);
+	free(ns->retire);
+	free(ns);
+}
+
+/*
+ * Pinglist reload, control thread, lcores running.  p->cfg.targets holds
+ * the old targets at their indexes, then the added ones from @t0; @gone
+ * marks the removed.  Each lcore gets a new flow array: its flows carried
+ * over (those of removed targets retire: no more probes, replies for the
+ * timeout, then a final summary), those already final dropped, and the
+ * added targets' flows with their QPs and AHs opened here.  The peer
+ * watcher pauses meanwhile (it reads the target and flow arrays).
+ */
 static int
 pm_rdma_reload(struct pm_prober *p, uint32_t t0, const uint8_t *gone)
 {
-	(void)p;
-	(void)t0;
-	(void)gone;
-	PM_LOG(ERR, "engine rdma does not take a new target list yet: restart "
-	       "pmesh-prober");
-	return -ENOTSUP;
+	struct pm_rflowset *set[PM_MAX_LCORES] = { NULL };
+	uint32_t cnt[PM_MAX_LCORES] = { 0 }, n = p->cfg.ntargets, t, f, j, i, g;
+	struct pm_rdma_peer *np;
+	uint64_t t_end;
+	int ret = 0;
+
+	pm_rdma_watch_stop();
+	np = realloc(pm_peer, sizeof(*np) * (n ? n : 1));
+	if (np == NULL) {
+		ret = -ENOMEM;
+		goto out;
+	}
+	pm_peer = np;
+	if (n > t0)
+		memset(&pm_peer[t0], 0, sizeof(*np) * (n - t0));
+	pm_rdma_peers_from(p, t0);
+	for (t = t0; t < n; t++)
+		if (pm_peer[t].nqpn)
+			for (f = 0; f < p->cfg.targets[t].flows; f++)
+				cnt[(t + f) % p->nlc]++;
+	/* Build every lcore's set before publishing any: a failure then
+	 * changes nothing. */
+	for (j = 0; j < p->nlc; j++) {
+		struct pm_rlc *r = &pm_rlc[j];
+		uint32_t k = 0;
+
+		set[j] = calloc(1, sizeof(*set[j]));
+		if (set[j] == NULL) {
+			ret = -ENOMEM;
+			goto fail;
+		}
+		set[j]->fl = calloc((size_t)r->n + cnt[j] + 1, sizeof(struct pm_rflow));
+		set[j]->from = calloc((size_t)r->n + cnt[j] + 1, sizeof(int32_t));
+		set[j]->retire = calloc((size_t)r->n + cnt[j] + 1, 1);
+		set[j]->carried = calloc((size_t)r->n + 1, 1);
+		set[j]->nold = r->n;
+		if (set[j]->fl == NULL || set[j]->from == NULL || set[j]->retire == NULL ||
+		    set[j]->carried == NULL) {
+			ret = -ENOMEM;
+			goto fail;
+		}
+		for (i = 0; i < r->n; i++) {
+			if (__atomic_load_n(&r->fl[i].f.retired, __ATOMIC_ACQUIRE) == 2)
+				continue;	/* final: freed once the set is taken */
+			set[j]->from[k] = (int32_t)i;
+			set[j]->carried[i] = 1;
+			set[j]->retire[k] = gone[r->fl[i].f.target];
+			k++;
+		}
+		set[j]->n = k;
+	}
+	g = (uint32_t)p->flows_made;
+	for (t = t0; t < n; t++) {
+		if (pm_peer[t].nqpn == 0)
+			continue;
+		for (f = 0; f < p->cfg.targets[t].flows; f++, g++) {
+			struct pm_rflowset *ns = set[(t + f) % p->nlc];
+
+			ns->from[ns->n] = -1;
+			ret = pm_rdma_flow_open(p, &ns->fl[ns->n], t, f, (g + 1) & 0xffff,
+						&pm_rpa, pm_rnode);
+			ns->n++;
+			if (ret != 0)
+				goto fail;
+		}
+	}
+	p->flows_made = g;
+	for (j = 0; j < p->nlc; j++)
+		__atomic_store_n(&pm_rpending[j], set[j], __ATOMIC_RELEASE);
+	/* Wait for the lcores to take their sets (they do at their next loop
+	 * turn); one that stopped meanwhile never will. */
+	t_end = pm_clock_monoraw_ns() + 5000000000ULL;
+	for (j = 0; j < p->nlc; j++) {
+		while (__atomic_load_n(&pm_rpending[j], __ATOMIC_ACQUIRE) != NULL &&
+		       !__atomic_load_n(&p->lc[j]->done, __ATOMIC_ACQUIRE) &&
+		       pm_clock_monoraw_ns() < t_end)
+			usleep(1000);
+		if (__atomic_exchange_n(&pm_rpending[j], NULL, __ATOMIC_ACQ_REL) != NULL) {
+			/* Not taken: its new flows are closed, the lcore keeps
+			 * its flows. */
+			PM_LOG(WARNING, "reload: lcore %u did not take its new flows",
+			       p->lc[j]->lcore_id);
+			pm_rdma_set_free(set[j], 1);
+			set[j] = NULL;
+			ret = -ETIMEDOUT;
+			continue;
+		}
+	}
+	for (j = 0; j < p->nlc; j++)
+		pm_rdma_set_free(set[j], 0);
+	goto out;
+fail:
+	for (j = 0; j < p->nlc; j++)
+		pm_rdma_set_free(set[j], 1);
+out:
+	pm_rdma_watch_start(p);
+	return ret;
 }
 
 static void
@@ -790,11 +1042,10 @@ pm_rdma_fini(struct pm_prober *p)
 	unsigned int i, k;
 	uint32_t j;
 
-	if (pm_watch_on) {
-		__atomic_store_n(&pm_watch_quit, 1, __ATOMIC_RELAXED);
-		pthread_join(pm_watch_tid, NULL);
-		pm_watch_on = 0;
-	}
+	pm_rdma_watch_stop();
+	for (i = 0; i < PM_MAX_LCORES; i++)
+		pm_rdma_set_free(__atomic_exchange_n(&pm_rpending[i], NULL,
+						     __ATOMIC_ACQ_REL), 1);
 	if (pm_peer_restarts)
 		PM_LOG(INFO, "rdma: %" PRIu64 " reflector restarts followed",
 		       pm_peer_restarts);
@@ -811,14 +1062,7 @@ pm_rdma_fini(struct pm_prober *p)
 				post_err += rf->ud.st.tx_post_err;
 				busy += rf->ud.st.tx_busy;
 			}
-			if (rf->ah != NULL)
-				ibv_destroy_ah(rf->ah);
-			if (rf->open)
-				pm_rdma_ud_close(&rf->ud);
-			pm_rdma_fu_fini(&rf->fu);
-			free(rf->f.trk.slot);
-			free(rf->f.rtt.counts);
-			free(rf->t1);
+			pm_rdma_flow_free(rf);
 		}
 		if (r->n || r->no_t1 || r->tx_err || r->unexpected || r->wrong_peer)
 			PM_LOG(INFO, "rdma lcore %u: prober host delay (post to send "

@@ -244,6 +244,8 @@ pm_reload(struct pm_prober *p, const char *path)
 		goto nomem;
 	memcpy(trt, p->trt, sizeof(*trt) * n0);
 	for (t = n0; t < n; t++) {
+		if (p->rdma)
+			continue;	/* the engine asks their reflectors */
 		if (p->cfg.have_gateway_mac) {
 			memcpy(trt[t].mac.addr_bytes, p->cfg.gateway_mac, 6);
 			trt[t].resolved = 1;

@@ -163,6 +163,50 @@ sys.exit(0 if lsent > 0 and lrecv >= 0.95 * lsent and recv >= 0.5 * sent else 1)
 EOF
 stop_refl
 
+# 1c. A new target list from the config file (--watch-config) while
+#     probing: target A is replaced by B (another reflector): A's flows
+#     retire with a final summary, B's start with new QPs, no restart.
+xport2=$((xport + 1))
+"$refl" reflector -d emu1 -g 1 --xchg "127.0.0.1:$xport2" >"$tmp/refl2.out" 2>&1 &
+r2pid=$!
+start_refl || { fail "reflector did not start"; exit 1; }
+cfgfile() {
+	{
+		echo 'prober = { engine = "rdma"; window_ms = 500; };'
+		echo 'rdma = { device = "emu0"; gid_index = 1; };'
+		echo "targets = ( $1 );"
+	} >"$tmp/r.cfg.tmp" && mv "$tmp/r.cfg.tmp" "$tmp/r.cfg"
+}
+cfgfile "{ ip = \"127.0.0.1\"; port = $xport; name = \"A\"; rate_pps = 200; flows = 2; }"
+timeout -k 5 60 "$prober" "${eal[@]}" -- -c "$tmp/r.cfg" --watch-config --duration 8 \
+	--no-status -o "$tmp/reload.json" >"$tmp/reload.out" 2>&1 &
+ppid=$!
+sleep 3
+cfgfile "{ ip = \"127.0.0.1\"; port = $xport2; name = \"B\"; rate_pps = 200; flows = 3; }"
+wait "$ppid"
+rc=$?
+kill -TERM "$r2pid" 2>/dev/null
+wait "$r2pid" 2>/dev/null
+stop_refl
+[[ $rc -eq 0 ]] || { fail "reload run exit $rc"; cat "$tmp/reload.out"; }
+grep -q "reload 1: .* 0 targets kept, 1 added, 1 removed" "$tmp/reload.out" ||
+	fail "no reload logged: $(grep -i reload "$tmp/reload.out")"
+python3 - "$tmp/reload.json" <<'EOF' || fails=$((fails + 1))
+import json, sys
+s = [json.loads(l) for l in open(sys.argv[1])]
+s = [r for r in s if r.get("kind") == "summary"]
+a = [r for r in s if r["target"] == 0]; b = [r for r in s if r["target"] == 1]
+a_final = [r for r in a if "final" in r["flags"]]
+a_sent = sum(r["sent"] for r in a); a_res = sum(r["received"] + r["lost"] for r in a)
+b_sent = sum(r["sent"] for r in b); b_recv = sum(r["received"] for r in b)
+b_flows = {r["flow"] for r in b}
+print(f"reload: A sent {a_sent}, resolved {a_res}, {len(a_final)} final summaries; "
+      f"B sent {b_sent}, received {b_recv}, flows {sorted(b_flows)}")
+ok = len(a_final) == 2 and a_sent == a_res and b_sent > 0 and b_recv == b_sent \
+     and b_flows == {0, 1, 2} and a[-1]["window_start_ns"] < max(r["window_start_ns"] for r in b)
+sys.exit(0 if ok else 1)
+EOF
+
 # 2. 10 % of all sends dropped (probes, replies and follow-ups): measured
 #    loss ~ 1 - 0.9^2 = 19 % of probes; replies whose follow-up was lost
 #    still count as received, without a network RTT (never an invented t3).
