@@ -446,14 +446,27 @@ pm_rdma_take(struct pm_lcore *lc, struct pm_rlc *r, struct pm_rflowset *ns,
 	__atomic_store_n(&pm_rpending[lc->idx], NULL, __ATOMIC_RELEASE);
 }
 
+/* The TSC when the next probe of @r's flows is due; UINT64_MAX: none. */
+static uint64_t
+pm_rdma_next_due(const struct pm_rlc *r)
+{
+	uint64_t next = UINT64_MAX;
+	uint32_t i;
+
+	for (i = 0; i < r->n; i++)
+		if (!r->fl[i].f.retired && r->fl[i].f.next_tsc < next)
+			next = r->fl[i].f.next_tsc;
+	return next;
+}
+
 static int
 pm_rdma_lcore(void *arg)
 {
 	struct pm_lcore *lc = arg;
 	struct pm_rlc *r = &pm_rlc[lc->idx];
 	const struct pm_prober *p = &pm_g;
-	uint64_t now, now_ns, drain_end = 0, st_ticks;
-	uint32_t i, k, sweep = 0;
+	uint64_t now, now_ns, drain_end = 0, st_ticks, last_work;
+	uint32_t i, k, sweep = 0, idle = 0, work;
 	int quitting = 0;
 
 	now = rte_rdtsc();
@@ -465,10 +478,12 @@ pm_rdma_lcore(void *arg)
 	}
 	st_ticks = pm_tclock_ticks(&pm_tsc, (uint64_t)p->cfg.status_ms * 1000000ULL);
 	lc->st_switch_tsc = now + st_ticks;
+	last_work = now;
 
 	for (;;) {
 		now = rte_rdtsc();
 		now_ns = pm_tclock_ns(&pm_tsc, now);
+		work = 0;
 		if (unlikely(__atomic_load_n(&pm_rpending[lc->idx], __ATOMIC_ACQUIRE) !=
 			     NULL) && !quitting) {
 			pm_rdma_take(lc, r, pm_rpending[lc->idx], now);
@@ -507,12 +522,13 @@ pm_rdma_lcore(void *arg)
 				pm_rdma_roll(lc, rf);
 				pm_rdma_send(lc, rf, now);
 				rf->f.next_tsc += rf->f.period;
+				work++;
 			}
 			if (!quitting && rf->f.next_tsc + PM_RDMA_STALL * rf->f.period < now) {
 				r->rate_missed += (now - rf->f.next_tsc) / rf->f.period;
 				rf->f.next_tsc = now + rf->f.period;
 			}
-			pm_rdma_rx(lc, rf, now_ns);
+			work += pm_rdma_rx(lc, rf, now_ns);
 		}
 		if (r->n) {
 			pm_rdma_sweep(lc, &r->fl[sweep], now, now_ns);
@@ -525,6 +541,12 @@ pm_rdma_lcore(void *arg)
 		}
 		if (quitting && now >= drain_end)
 			break;
+		if (work) {
+			idle = 0;
+			last_work = now;
+		} else if (p->cfg.idle_sleep_us && ++idle > 64) {
+			pm_lcore_idle(lc, now, last_work, pm_rdma_next_due(r));
+		}
 	}
 	for (i = 0; i < r->n; i++)
 		if (r->fl[i].f.retired != 2)

@@ -1198,23 +1198,26 @@ pm_status_flip(struct pm_lcore *lc)
 	lc->st_cur = next;
 }
 
-static void
-pm_idle(struct pm_lcore *lc, uint64_t now, uint64_t last_work)
+/*
+ * idle_sleep_us (shared hosts), after many empty turns of an lcore: sleep
+ * until its next probe is due (TSC @next, UINT64_MAX: none), at most
+ * idle_sleep_us -- but only when no reply is due, or the ones due are
+ * already 1 ms late (their t4 may then carry the sleep; docs/config.md
+ * says so).  Shared by the engines.
+ */
+void
+pm_lcore_idle(struct pm_lcore *lc, uint64_t now, uint64_t last_work, uint64_t next)
 {
 	uint64_t inflight, wait, us;
 
 	inflight = lc->st.tx_pkts - lc->st.replies - lc->st.lost;
-	/* Sleep only when nothing is expected soon: no reply in flight, or
-	 * the ones in flight are already 1 ms late (their t4 may then carry
-	 * the sleep; docs/config.md says so). */
 	if (inflight != 0 && now - last_work < pm_tsc.hz / 1000) {
 		rte_pause();
 		return;
 	}
 	us = pm_g.cfg.idle_sleep_us;
-	if (lc->heap_n && !__atomic_load_n(&pm_g.quit, __ATOMIC_RELAXED)) {
-		wait = lc->flows[lc->heap[0]].next_tsc;
-		wait = wait > now ? pm_tclock_delta_ns(&pm_tsc, wait - now) / 1000 : 0;
+	if (next != UINT64_MAX && !__atomic_load_n(&pm_g.quit, __ATOMIC_RELAXED)) {
+		wait = next > now ? pm_tclock_delta_ns(&pm_tsc, next - now) / 1000 : 0;
 		if (wait < us)
 			us = wait;
 	}
@@ -1364,7 +1367,8 @@ pm_stamp_lcore(void *arg)
 			idle = 0;
 			last_work = now;
 		} else if (p->cfg.idle_sleep_us && ++idle > 64) {
-			pm_idle(lc, now, last_work);
+			pm_lcore_idle(lc, now, last_work, lc->heap_n ?
+				      lc->flows[lc->heap[0]].next_tsc : UINT64_MAX);
 		}
 	}
 	if (lc->npend) {

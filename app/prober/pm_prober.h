@@ -306,6 +306,9 @@ void pm_flow_emit(struct pm_lcore *lc, const struct pm_flow *f,
 
 /* engine_stamp.c: the lcore's first window, from TSC @now */
 void pm_lcore_win_start(struct pm_lcore *lc, uint64_t now);
+/* engine_stamp.c: idle_sleep_us after empty turns; @next: TSC of the next
+ * probe due (UINT64_MAX: none) */
+void pm_lcore_idle(struct pm_lcore *lc, uint64_t now, uint64_t last_work, uint64_t next);
 /* engine_stamp.c: publish the lcore's status histogram, start a new one */
 void pm_status_flip(struct pm_lcore *lc);
 
