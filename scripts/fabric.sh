@@ -117,7 +117,9 @@ fabric_down() {
 		done
 		ip netns del "$n" 2>/dev/null || true
 	done
-	rm -f "$state"
+	# What `up` and `fault delay` wrote under $statedir goes too; a
+	# topology written to a path the caller chose (--topology) stays.
+	rm -f "$state" "$statedir/$name.topology.cfg" "$statedir/$name".dl*.log
 }
 
 # Router sysctls: forwarding, traceroute-friendly ICMP, ECMP per 5-tuple.

@@ -22,7 +22,7 @@
 #  - fault clear: all flows back, spine 4 used again, no loss;
 #  - bad input: a percentage of 150, an unknown spine, a second `up` and an
 #    unknown node each fail with a message;
-#  - down: no namespace of the fabric remains; then 8 x 8 x 8 x 8 (592
+#  - down: no namespace and no state file of the fabric remains; then 8 x 8 x 8 x 8 (592
 #    namespaces) comes up, carries a flow across, and goes down clean
 #    (times printed).
 set -uo pipefail
@@ -159,6 +159,8 @@ check $((rc != 2)) "unknown node: exit $rc, $(cat "$tmp/e4")"
 fab down >/dev/null
 left=$(ip netns list | grep -c "^pmf$name-")
 check "$left" "down: $left namespaces left"
+files=$(ls /run/pmesh-fabric/"$name".* 2>/dev/null | wc -l)
+check "$files" "down: $files state files left in /run/pmesh-fabric"
 
 t0=$(date +%s)
 timeout 300 bash "$src/scripts/fabric.sh" --name "$big" up --pods 8 --tors 8 --hosts 8 \
