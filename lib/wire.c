@@ -6,9 +6,9 @@
  * This is the one decoder every pmesh engine shares, and it is fed straight
  * from the network (and from libFuzzer), so every read is bounded by the
  * length the caller gave, never by a length field in the packet.  Fields
- * are loaded and stored byte by byte: frames sit at arbitrary alignment in
- * mbufs and socket buffers, and the compiler turns these helpers into
- * single loads plus bswap anyway.  Nothing here allocates, logs or keeps
+ * are loaded and stored through memcpy (frames sit at arbitrary alignment in
+ * mbufs and socket buffers; the compiler makes single loads of them) and
+ * byte-swapped with builtins.  Nothing here allocates, logs or keeps
  * state; failures are reported as enum pm_wire_cause for the caller to
  * count.  The byte layouts are documented in docs/wire-format.md.
  */
@@ -45,59 +45,169 @@
 
 /* Big-endian accessors ------------------------------------------------ */
 
+#if __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+#define be16(v)	__builtin_bswap16(v)
+#define be32(v)	__builtin_bswap32(v)
+#define be64(v)	__builtin_bswap64(v)
+#else
+#define be16(v)	(v)
+#define be32(v)	(v)
+#define be64(v)	(v)
+#endif
+
+
 static inline uint16_t
 get16(const uint8_t *p)
 {
-	return (uint16_t)((p[0] << 8) | p[1]);
+	uint16_t v;
+
+	memcpy(&v, p, sizeof(v));
+	return be16(v);
 }
 
 static inline uint32_t
 get32(const uint8_t *p)
 {
-	return ((uint32_t)p[0] << 24) | ((uint32_t)p[1] << 16) |
-		((uint32_t)p[2] << 8) | p[3];
+	uint32_t v;
+
+	memcpy(&v, p, sizeof(v));
+	return be32(v);
 }
 
 static inline uint64_t
 get64(const uint8_t *p)
 {
-	return ((uint64_t)get32(p) << 32) | get32(p + 4);
+	uint64_t v;
+
+	memcpy(&v, p, sizeof(v));
+	return be64(v);
 }
 
 static inline void
 put16(uint8_t *p, uint16_t v)
 {
-	p[0] = (uint8_t)(v >> 8);
-	p[1] = (uint8_t)v;
+	v = be16(v);
+	memcpy(p, &v, sizeof(v));
 }
 
 static inline void
 put32(uint8_t *p, uint32_t v)
 {
-	p[0] = (uint8_t)(v >> 24);
-	p[1] = (uint8_t)(v >> 16);
-	p[2] = (uint8_t)(v >> 8);
-	p[3] = (uint8_t)v;
+	v = be32(v);
+	memcpy(p, &v, sizeof(v));
 }
 
 static inline void
 put64(uint8_t *p, uint64_t v)
 {
-	put32(p, (uint32_t)(v >> 32));
-	put32(p + 4, (uint32_t)v);
+	v = be64(v);
+	memcpy(p, &v, sizeof(v));
 }
 
+/* Exchange @n (2, 4 or 6) bytes at @a and @b: MACs, addresses, ports. */
 static inline void
 swap_bytes(uint8_t *a, uint8_t *b, size_t n)
 {
-	size_t i;
-	uint8_t t;
+	uint8_t t[8];
 
-	for (i = 0; i < n; i++) {
-		t = a[i];
-		a[i] = b[i];
-		b[i] = t;
+	memcpy(t, a, n);
+	memcpy(a, b, n);
+	memcpy(b, t, n);
+}
+
+/*
+ * Host-order one's complement sums.  The sum commutes with byte swapping
+ * (RFC 1071 2.B), so words are loaded in host order, summed as 32-bit
+ * halves into 64 bits (end-around carries are folded at the end), and a
+ * result folded to 16 bits is the byte-swapped network-order sum: compared
+ * with, or stored into, a checksum field loaded in host order as well.
+ */
+static inline uint64_t
+hsum64(const uint8_t *p)
+{
+	uint64_t v;
+
+	memcpy(&v, p, sizeof(v));
+	return (v & 0xffffffffu) + (v >> 32);
+}
+
+static inline uint64_t
+hsum32(const uint8_t *p)
+{
+	uint32_t v;
+
+	memcpy(&v, p, sizeof(v));
+	return v;
+}
+
+static inline uint64_t
+hsum16(const uint8_t *p)
+{
+	uint16_t v;
+
+	memcpy(&v, p, sizeof(v));
+	return v;
+}
+
+static inline uint16_t
+hfold(uint64_t s)
+{
+	s = (s & 0xffffffffu) + (s >> 32);
+	s = (s & 0xffff) + (s >> 16);
+	s = (s & 0xffff) + (s >> 16);
+	return (uint16_t)((s & 0xffff) + (s >> 16));
+}
+
+/* Host-order sum of @len bytes from @p (at an even offset of the summed
+ * area); an odd last byte counts as a word padded with zero.  No overflow
+ * below 2^31 bytes: at most 2^33 is added per 8 bytes. */
+static inline uint64_t
+hsum_buf(const uint8_t *p, size_t len)
+{
+	uint64_t acc = 0;
+
+	for (; len >= 8; p += 8, len -= 8)
+		acc += hsum64(p);
+	if (len >= 4) {
+		acc += hsum32(p);
+		p += 4;
+		len -= 4;
 	}
+	if (len >= 2) {
+		acc += hsum16(p);
+		p += 2;
+		len -= 2;
+	}
+	if (len) {
+		uint8_t w[2] = { p[0], 0 };
+
+		acc += hsum16(w);
+	}
+	return acc;
+}
+
+/*
+ * RFC 1624 eqn. 3, HC' = ~(~HC + ~m + m'), on the host-order checksum
+ * field @cf: @old and @new are the host-order sums of the bytes that
+ * changed, before and after.  For UDP (@udp), a field of 0 means "no
+ * checksum" and stays 0, and a result of 0 is sent as 0xffff (RFC 768);
+ * both values read the same in either byte order.
+ */
+static inline void
+hcarry(uint8_t *cf, uint64_t old, uint64_t new, int udp)
+{
+	uint16_t hc;
+	uint32_t s;
+
+	memcpy(&hc, cf, sizeof(hc));
+	if (udp && hc == 0)
+		return;
+	s = (uint32_t)(uint16_t)~hc + (uint16_t)~hfold(old) + hfold(new);
+	s = (s & 0xffff) + (s >> 16);
+	hc = (uint16_t)~((s & 0xffff) + (s >> 16));
+	if (udp && hc == 0)
+		hc = 0xffff;
+	memcpy(cf, &hc, sizeof(hc));
 }
 
 /* Cause names ---------------------------------------------------------- */
@@ -243,37 +353,12 @@ pm_wire_ee_ns(uint16_t ee)
 uint32_t
 pm_wire_csum_partial(const void *buf, size_t len, uint32_t sum)
 {
-	const uint8_t *p = buf;
-	uint64_t acc = 0, v;
+	uint64_t acc = hfold(hsum_buf(buf, len));
 
-	/*
-	 * Eight bytes at a time in host order: the ones' complement sum
-	 * commutes with byte swapping (RFC 1071 2.B), so the host-order sum is
-	 * swapped once at the end.  Adding 32-bit halves into 64 bits cannot
-	 * overflow for any frame (2^33 per step, < 2^11 steps at 9000 bytes).
-	 */
-	while (len >= 8) {
-		memcpy(&v, p, sizeof(v));
-		acc += (v & 0xffffffffu) + (v >> 32);
-		p += 8;
-		len -= 8;
-	}
-	while (acc >> 16)
-		acc = (acc & 0xffff) + (acc >> 16);
-#if __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
-	acc = ((acc & 0xff) << 8) | (acc >> 8);
-#endif
-	acc += sum;
-	while (len >= 2) {
-		acc += get16(p);
-		p += 2;
-		len -= 2;
-	}
-	if (len)
-		acc += (uint32_t)p[0] << 8;
-	while (acc >> 16)
-		acc = (acc & 0xffff) + (acc >> 16);
-	return (uint32_t)acc;
+	acc = be16((uint16_t)acc) + (uint64_t)sum;
+	acc = (acc & 0xffff) + (acc >> 16);
+	acc = (acc & 0xffff) + (acc >> 16);
+	return (uint32_t)((acc & 0xffff) + (acc >> 16));
 }
 
 uint16_t
@@ -329,50 +414,22 @@ static void
 udp_csum_update(uint8_t *csum_field, const uint8_t *old, const uint8_t *p,
 		size_t n)
 {
-	uint32_t sum = (uint16_t)~get16(csum_field);
-	uint16_t csum;
+	uint64_t o = 0, m = 0;
 	size_t i;
 
 	for (i = 0; i + 1 < n; i += 2) {
-		sum += (uint16_t)~get16(old + i);
-		sum += get16(p + i);
+		o += hsum16(old + i);
+		m += hsum16(p + i);
 	}
-	csum = pm_wire_csum_fold(sum);
-	put16(csum_field, csum ? csum : 0xffff);
+	hcarry(csum_field, o, m, 1);
 }
 
-/* Sum of the 16-bit words of a 32- or 64-bit value (for RFC 1624). */
-#define WORDS32(v)	((uint64_t)((v) >> 16 & 0xffff) + ((v) & 0xffff))
-#define WORDS64(v)	(WORDS32((uint64_t)(v) >> 32) + WORDS32((uint64_t)(v) & 0xffffffffu))
-
-/*
- * RFC 1624 eqn. 3 for @nwords words whose sum went from @old_sum to
- * @new_sum: HC' = ~(~HC + ~m + m'), the words of ~m adding up to
- * nwords x 0xffff - old_sum.  For UDP (@udp), a field of 0 means "no
- * checksum" and stays 0, and a result of 0 is sent as 0xffff (RFC 768).
- */
-static inline void
-csum_carry(uint8_t *cf, uint64_t old_sum, uint64_t new_sum, unsigned int nwords,
-	   int udp)
-{
-	uint64_t sum;
-	uint16_t c;
-
-	if (udp && get16(cf) == 0)
-		return;
-	sum = (uint16_t)~get16(cf) + nwords * 0xffffULL - old_sum + new_sum;
-	while (sum >> 16)
-		sum = (sum & 0xffff) + (sum >> 16);
-	c = (uint16_t)~sum;
-	put16(cf, c == 0 && udp ? 0xffff : c);
-}
-
-/* Word sum of the 40 bytes from @p (the reflector-rewritten part). */
+/* Host-order sum of the 40 bytes from @p (the reflector-rewritten part). */
 static inline uint64_t
-words40(const uint8_t *p)
+hsum40(const uint8_t *p)
 {
-	return WORDS64(get64(p)) + WORDS64(get64(p + 8)) + WORDS64(get64(p + 16)) +
-	       WORDS64(get64(p + 24)) + WORDS64(get64(p + 32));
+	return hsum64(p) + hsum64(p + 8) + hsum64(p + 16) + hsum64(p + 24) +
+	       hsum64(p + 32);
 }
 
 /* Parsing -------------------------------------------------------------- */
@@ -383,7 +440,6 @@ parse_udp(const uint8_t *frame, const uint8_t *ip, uint32_t l4_len,
 {
 	const uint8_t *udp = frame + pkt->l4_off;
 	uint16_t ulen;
-	uint32_t sum;
 
 	if (l4_len < PM_UDP_HLEN)
 		return PM_WIRE_TRUNCATED;
@@ -398,12 +454,11 @@ parse_udp(const uint8_t *frame, const uint8_t *ip, uint32_t l4_len,
 		return PM_WIRE_BAD_UDP;
 	pkt->pl_off = (uint16_t)(pkt->l4_off + PM_UDP_HLEN);
 	pkt->pl_len = (uint16_t)(ulen - PM_UDP_HLEN);
-	if (get16(udp + 6) != 0 && !(flags & PM_WIRE_F_NO_UDP_CSUM)) {
-		sum = ip4_pseudo_sum(ip, ulen);
-		sum = pm_wire_csum_partial(udp, ulen, sum);
-		if (pm_wire_csum_fold(sum) != 0)
-			return PM_WIRE_UDP_CSUM;
-	}
+	/* Pseudo-header (addresses, protocol, length) and UDP, host order. */
+	if (get16(udp + 6) != 0 && !(flags & PM_WIRE_F_NO_UDP_CSUM) &&
+	    hfold(hsum64(ip + 12) + be16((uint16_t)IPPROTO_UDP_) + be16(ulen) +
+		  hsum_buf(udp, ulen)) != 0xffff)
+		return PM_WIRE_UDP_CSUM;
 	return PM_WIRE_OK;
 }
 
@@ -464,7 +519,9 @@ pm_wire_parse_flags(const uint8_t *frame, uint32_t len, unsigned int flags,
 	pkt->sip = get32(ip + 12);
 	pkt->dip = get32(ip + 16);
 	pkt->l4_off = (uint16_t)(off + ihl);
-	if (pm_wire_csum_fold(pm_wire_csum_partial(ip, ihl, 0)) != 0)
+	if (ihl == PM_IP4_HLEN ?
+	    hfold(hsum64(ip) + hsum64(ip + 8) + hsum32(ip + 16)) != 0xffff :
+	    pm_wire_csum_fold(pm_wire_csum_partial(ip, ihl, 0)) != 0)
 		return PM_WIRE_IP_CSUM;
 	frag = get16(ip + 6);
 	if (frag & (IP4_MF | IP4_OFFMASK))
@@ -620,15 +677,16 @@ pm_wire_probe_stamp(uint8_t *frame, uint32_t seq, uint64_t ts, uint16_t ee)
 	uint8_t *pl = frame + PM_PROBE_HDRS_LEN;
 	uint64_t o_sum;
 
-	/* seq, ts and ee are 7 contiguous words (RFC 1624 in integer
-	 * arithmetic; per probe on the data path). */
-	o_sum = WORDS32(get32(pl + PM_STAMP_OFF_SEQ)) + WORDS64(get64(pl + PM_STAMP_OFF_TS)) +
-		get16(pl + PM_STAMP_OFF_EE);
+	/* seq, ts and ee are 7 contiguous words (RFC 1624, host order; per
+	 * probe on the data path). */
+	o_sum = hsum32(pl + PM_STAMP_OFF_SEQ) + hsum64(pl + PM_STAMP_OFF_TS) +
+		hsum16(pl + PM_STAMP_OFF_EE);
 	put32(pl + PM_STAMP_OFF_SEQ, seq);
 	put64(pl + PM_STAMP_OFF_TS, ts);
 	put16(pl + PM_STAMP_OFF_EE, ee);
-	csum_carry(frame + PM_ETH_HLEN + PM_IP4_HLEN + 6, o_sum,
-		   WORDS32(seq) + WORDS64(ts) + ee, 7, 1);
+	hcarry(frame + PM_ETH_HLEN + PM_IP4_HLEN + 6, o_sum,
+	       hsum32(pl + PM_STAMP_OFF_SEQ) + hsum64(pl + PM_STAMP_OFF_TS) +
+	       hsum16(pl + PM_STAMP_OFF_EE), 1);
 }
 
 /*
@@ -690,7 +748,7 @@ pm_wire_stamp_reflect(uint8_t *frame, const struct pm_pkt *pkt,
 	 * Swapping addresses and ports leaves the sum unchanged.
 	 */
 	csum = udp + 6;
-	o_sum = words40(pl + PM_STAMP_OFF_TS);
+	o_sum = hsum40(pl + PM_STAMP_OFF_TS);
 	put32(pl + PM_STAMP_OFF_SEQ, s.seq);	/* stateless: echo the seq */
 	put64(pl + PM_STAMP_OFF_TS, 0);		/* t3: set_tx_ts() */
 	put16(pl + PM_STAMP_OFF_EE, ee);
@@ -702,8 +760,7 @@ pm_wire_stamp_reflect(uint8_t *frame, const struct pm_pkt *pkt,
 	put16(pl + PM_STAMP_OFF_S_EE + 2, 0);
 	pl[PM_STAMP_OFF_S_TTL] = pkt->ttl;
 	memset(pl + PM_STAMP_OFF_S_TTL + 1, 0, 3);
-	csum_carry(csum, o_sum, words40(pl + PM_STAMP_OFF_TS),
-		   (PM_STAMP_BASE_LEN - PM_STAMP_OFF_TS) / 2, 1);
+	hcarry(csum, o_sum, hsum40(pl + PM_STAMP_OFF_TS), 1);
 
 	/* RFC 8972 4: TLVs we do not implement are returned with U set, a
 	 * malformed one with M set (and nothing after it is interpreted). */
@@ -723,9 +780,9 @@ pm_wire_stamp_reflect(uint8_t *frame, const struct pm_pkt *pkt,
 	swap_bytes(udp, udp + 2, 2);
 	/* Only the TTL changes in the IPv4 header (swapping the addresses
 	 * leaves its sum alone): carry the header checksum over too. */
-	o_sum = get16(ip + 8);
+	o_sum = hsum16(ip + 8);
 	ip[8] = REFLECT_TTL;
-	csum_carry(ip + 10, o_sum, get16(ip + 8), 1, 0);
+	hcarry(ip + 10, o_sum, hsum16(ip + 8), 0);
 	return PM_WIRE_OK;
 }
 
@@ -734,15 +791,12 @@ pm_wire_stamp_set_tx_ts(uint8_t *frame, const struct pm_pkt *pkt,
 			uint64_t tx_ts)
 {
 	uint8_t *ts = frame + pkt->pl_off + PM_STAMP_OFF_TS;
-	uint8_t *csum = frame + pkt->l4_off + 6;
-	uint8_t old[8];
+	uint64_t o_sum = hsum64(ts);
 
-	memcpy(old, ts, sizeof(old));
 	put64(ts, tx_ts);
 	/* A zero checksum means "none" (only if someone else built the reply):
-	 * keep it that way rather than invent one from a wrong base. */
-	if (get16(csum) != 0)
-		udp_csum_update(csum, old, ts, sizeof(old));
+	 * hcarry() keeps it that way rather than invent one from a wrong base. */
+	hcarry(frame + pkt->l4_off + 6, o_sum, hsum64(ts), 1);
 }
 
 /* ARP and ICMP --------------------------------------------------------- */

@@ -1085,8 +1085,8 @@ pm_rx_one(struct pm_lcore *lc, struct rte_mbuf *m, uint64_t t4_ns, int local)
 static uint16_t
 pm_rx(struct pm_lcore *lc)
 {
-	struct rte_mbuf *m[PM_BURST];
-	uint16_t nb, i, total = 0;
+	struct rte_mbuf *m[PM_BURST], *done[PM_BURST];
+	uint16_t nb, i, ndone = 0, total = 0;
 	uint64_t t4, t4ns;
 	unsigned int from, got;
 
@@ -1099,8 +1099,11 @@ pm_rx(struct pm_lcore *lc)
 			/* Carry t4 with a dispatched mbuf. */
 			*RTE_MBUF_DYNFIELD(m[i], pm_t4_off, uint64_t *) = t4;
 			if (!pm_rx_one(lc, m[i], t4ns, 1))
-				rte_pktmbuf_free(m[i]);
+				done[ndone++] = m[i];
 		}
+		/* Back to the pool in one go (one mempool call per burst). */
+		if (ndone)
+			rte_pktmbuf_free_bulk(done, ndone);
 		total = nb;
 	}
 	if (pm_g.nlc > 1) {
