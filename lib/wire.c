@@ -369,16 +369,12 @@ pm_wire_csum_fold(uint32_t sum)
 	return (uint16_t)~sum;
 }
 
-static uint32_t
-ip4_pseudo_sum(const uint8_t *ip, uint16_t l4_len)
+/* Host-order sum of the UDP pseudo-header: addresses (adjacent at offset
+ * 12 of the IPv4 header), protocol and UDP length. */
+static inline uint64_t
+ip4_pseudo_hsum(const uint8_t *ip, uint16_t l4_len)
 {
-	uint32_t sum;
-
-	/* saddr and daddr are adjacent at offset 12 of the IPv4 header */
-	sum = pm_wire_csum_partial(ip + 12, 8, 0);
-	sum += IPPROTO_UDP_;
-	sum += l4_len;
-	return sum;
+	return hsum64(ip + 12) + be16((uint16_t)IPPROTO_UDP_) + be16(l4_len);
 }
 
 static void
@@ -393,15 +389,16 @@ pm_wire_udp_csum_set(uint8_t *frame, const struct pm_pkt *pkt)
 {
 	uint8_t *udp = frame + pkt->l4_off;
 	uint16_t ulen = (uint16_t)(PM_UDP_HLEN + pkt->pl_len);
-	uint32_t sum;
 	uint16_t csum;
 
 	put16(udp + 6, 0);
-	sum = ip4_pseudo_sum(frame + pkt->l3_off, ulen);
-	sum = pm_wire_csum_partial(udp, ulen, sum);
-	csum = pm_wire_csum_fold(sum);
-	/* RFC 768: a computed zero is sent as all ones; zero means "none". */
-	put16(udp + 6, csum ? csum : 0xffff);
+	csum = (uint16_t)~hfold(ip4_pseudo_hsum(frame + pkt->l3_off, ulen) +
+				hsum_buf(udp, ulen));
+	/* RFC 768: a computed zero is sent as all ones; zero means "none".
+	 * Host order, as summed: 0 and 0xffff read the same either way. */
+	if (csum == 0)
+		csum = 0xffff;
+	memcpy(udp + 6, &csum, sizeof(csum));
 }
 
 /*
@@ -454,10 +451,9 @@ parse_udp(const uint8_t *frame, const uint8_t *ip, uint32_t l4_len,
 		return PM_WIRE_BAD_UDP;
 	pkt->pl_off = (uint16_t)(pkt->l4_off + PM_UDP_HLEN);
 	pkt->pl_len = (uint16_t)(ulen - PM_UDP_HLEN);
-	/* Pseudo-header (addresses, protocol, length) and UDP, host order. */
+	/* Pseudo-header and datagram in one host-order pass. */
 	if (get16(udp + 6) != 0 && !(flags & PM_WIRE_F_NO_UDP_CSUM) &&
-	    hfold(hsum64(ip + 12) + be16((uint16_t)IPPROTO_UDP_) + be16(ulen) +
-		  hsum_buf(udp, ulen)) != 0xffff)
+	    hfold(ip4_pseudo_hsum(ip, ulen) + hsum_buf(udp, ulen)) != 0xffff)
 		return PM_WIRE_UDP_CSUM;
 	return PM_WIRE_OK;
 }
