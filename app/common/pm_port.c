@@ -65,6 +65,18 @@ pm_tsc_calibrate(unsigned int ms)
 	return 0;
 }
 
+int
+pm_port_check(uint16_t port_id)
+{
+	if (rte_eth_dev_is_valid_port(port_id))
+		return 0;
+	PM_LOG(ERR, "port %u does not exist (%u ports found; give one with "
+	       "--vdev or a PCI device to EAL, and see EAL's messages above "
+	       "for a device that failed to start)", port_id,
+	       rte_eth_dev_count_avail());
+	return -ENODEV;
+}
+
 struct rte_mempool *
 pm_mempool_create(const char *name, uint16_t port_id, uint32_t nb_mbufs,
 		  uint16_t data_room)
@@ -154,12 +166,9 @@ pm_port_start(const struct pm_port_conf *conf, struct pm_port *port)
 
 	memset(port, 0, sizeof(*port));
 	port->port_id = conf->port_id;
-	if (!rte_eth_dev_is_valid_port(conf->port_id)) {
-		PM_LOG(ERR, "port %u does not exist (%u ports found; give one with "
-		       "--vdev or a PCI device to EAL)", conf->port_id,
-		       rte_eth_dev_count_avail());
-		return -ENODEV;
-	}
+	ret = pm_port_check(conf->port_id);
+	if (ret != 0)
+		return ret;
 	ret = rte_eth_dev_info_get(conf->port_id, &info);
 	if (ret != 0) {
 		PM_LOG(ERR, "port %u: dev_info: %s", conf->port_id, strerror(-ret));

@@ -69,6 +69,9 @@ extern struct pm_tclock pm_tsc;
 /** Calibrate pm_tsc against CLOCK_MONOTONIC_RAW for @ms. */
 int pm_tsc_calibrate(unsigned int ms);
 
+/** 0 when EAL has port @port_id; else logs why and returns -ENODEV. */
+int pm_port_check(uint16_t port_id);
+
 /** Create the mbuf pool for @port_id's socket. NULL + rte_errno on error. */
 struct rte_mempool *pm_mempool_create(const char *name, uint16_t port_id,
 				      uint32_t nb_mbufs, uint16_t data_room);

@@ -842,6 +842,10 @@ main(int argc, char **argv)
 	max_frame += PM_PROBE_HDRS_LEN;
 	data_room = RTE_MAX((unsigned int)RTE_MBUF_DEFAULT_DATAROOM,
 			    (unsigned int)max_frame + 64);
+	if (pm_port_check(p->cfg.port_id) != 0) {
+		rc = 2;
+		goto out_eal;
+	}
 	p->mp = pm_mempool_create("pm_mbufs", p->cfg.port_id, p->cfg.mbufs,
 				  (uint16_t)data_room);
 	if (p->mp == NULL) {

@@ -469,6 +469,10 @@ pm_refl_dpdk_main(int argc, char **argv)
 		goto out_eal;
 	}
 	pm_r.ee = pm_wire_ee_make(pm_r.cfg.clock_synced, 1, pm_tsc.err_ns);
+	if (pm_port_check(pm_r.cfg.port_id) != 0) {
+		rc = 2;
+		goto out_eal;
+	}
 	pm_r.mp = pm_mempool_create("pm_rmbufs", pm_r.cfg.port_id, pm_r.cfg.mbufs,
 				    RTE_MBUF_DEFAULT_DATAROOM + 8192);
 	if (pm_r.mp == NULL) {
