@@ -30,7 +30,7 @@
 #include "pm_track.h"
 #include "pm_wire.h"
 
-#define PM_BURST		32
+#define PM_BURST		64
 #define PM_MAX_LCORES		64
 #define PM_HEAD_MAX		96	/* probe bytes kept per flow (rest is padding) */
 #define PM_REC_MAX_PARTS	192	/* 2 x PM_HIST_NBUCKETS / PM_REC_ENTN, rounded up */
