@@ -421,6 +421,17 @@ udp_csum_update(uint8_t *csum_field, const uint8_t *old, const uint8_t *p,
 	hcarry(csum_field, o, m, 1);
 }
 
+/*
+ * The host-order sum of words whose network-order (big-endian) values were
+ * added up in @s: values still in registers need not be stored and loaded
+ * back (a wide load over several narrow stores stalls until they retire).
+ */
+static inline uint64_t
+hsum_of_be(uint64_t s)
+{
+	return be16(hfold(s));
+}
+
 /* Host-order sum of the 40 bytes from @p (the reflector-rewritten part). */
 static inline uint64_t
 hsum40(const uint8_t *p)
@@ -681,8 +692,7 @@ pm_wire_probe_stamp(uint8_t *frame, uint32_t seq, uint64_t ts, uint16_t ee)
 	put64(pl + PM_STAMP_OFF_TS, ts);
 	put16(pl + PM_STAMP_OFF_EE, ee);
 	hcarry(frame + PM_ETH_HLEN + PM_IP4_HLEN + 6, o_sum,
-	       hsum32(pl + PM_STAMP_OFF_SEQ) + hsum64(pl + PM_STAMP_OFF_TS) +
-	       hsum16(pl + PM_STAMP_OFF_EE), 1);
+	       hsum_of_be((uint64_t)seq + (ts >> 32) + (uint32_t)ts + ee), 1);
 }
 
 /*
@@ -756,7 +766,11 @@ pm_wire_stamp_reflect(uint8_t *frame, const struct pm_pkt *pkt,
 	put16(pl + PM_STAMP_OFF_S_EE + 2, 0);
 	pl[PM_STAMP_OFF_S_TTL] = pkt->ttl;
 	memset(pl + PM_STAMP_OFF_S_TTL + 1, 0, 3);
-	hcarry(csum, o_sum, hsum40(pl + PM_STAMP_OFF_TS), 1);
+	/* The 40 bytes just written, summed from the values (t3 is 0). */
+	hcarry(csum, o_sum, hsum_of_be((uint64_t)ee + s.ssid + (rx_ts >> 32) +
+				       (uint32_t)rx_ts + s.seq + (s.ts >> 32) +
+				       (uint32_t)s.ts + s.ee +
+				       ((uint64_t)pkt->ttl << 8)), 1);
 
 	/* RFC 8972 4: TLVs we do not implement are returned with U set, a
 	 * malformed one with M set (and nothing after it is interpreted). */
@@ -778,7 +792,7 @@ pm_wire_stamp_reflect(uint8_t *frame, const struct pm_pkt *pkt,
 	 * leaves its sum alone): carry the header checksum over too. */
 	o_sum = hsum16(ip + 8);
 	ip[8] = REFLECT_TTL;
-	hcarry(ip + 10, o_sum, hsum16(ip + 8), 0);
+	hcarry(ip + 10, o_sum, hsum_of_be(((uint64_t)REFLECT_TTL << 8) | pkt->proto), 0);
 	return PM_WIRE_OK;
 }
 
