@@ -182,6 +182,16 @@ int pm_wire_parse(const uint8_t *frame, uint32_t len, struct pm_pkt *pkt);
 int pm_wire_parse_flags(const uint8_t *frame, uint32_t len, unsigned int flags,
 			struct pm_pkt *pkt);
 
+/**
+ * A STAMP reply to @dip in the common shape (untagged IPv4 without options,
+ * UDP, good checksums, payload >= 44 bytes), parsed and decoded in one
+ * pass: 1, with @pkt's addresses, ports, TTL, TOS and offsets and @r set as
+ * pm_wire_parse() and pm_wire_stamp_reflector_decode() would set them (the
+ * MACs in @pkt are not).  0 for anything else: use those two.
+ */
+int pm_wire_stamp_reply_fast(const uint8_t *frame, uint32_t len, uint32_t dip,
+			     struct pm_pkt *pkt, struct pm_stamp_reflector *r);
+
 /** Decode a Session-Sender packet from a UDP payload (>= 44 bytes). */
 int pm_wire_stamp_sender_decode(const uint8_t *pl, uint32_t len,
 				struct pm_stamp_sender *s);

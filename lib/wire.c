@@ -553,6 +553,71 @@ pm_wire_parse_flags(const uint8_t *frame, uint32_t len, unsigned int flags,
 	return parse_udp(frame, ip, tot - ihl, flags, pkt);
 }
 
+/* The Session-Reflector fields of a payload known to hold 44 bytes. */
+static inline void
+reflector_fields(const uint8_t *pl, struct pm_stamp_reflector *r)
+{
+	r->seq = get32(pl + PM_STAMP_OFF_SEQ);
+	r->ts = get64(pl + PM_STAMP_OFF_TS);
+	r->ee = get16(pl + PM_STAMP_OFF_EE);
+	r->ssid = get16(pl + PM_STAMP_OFF_SSID);
+	r->rx_ts = get64(pl + PM_STAMP_OFF_RX_TS);
+	r->s_seq = get32(pl + PM_STAMP_OFF_S_SEQ);
+	r->s_ts = get64(pl + PM_STAMP_OFF_S_TS);
+	r->s_ee = get16(pl + PM_STAMP_OFF_S_EE);
+	r->s_ttl = pl[PM_STAMP_OFF_S_TTL];
+}
+
+/*
+ * The prober's common case in one pass: an untagged Ethernet frame with an
+ * IPv4 header of 20 bytes, not fragmented, carrying UDP to @dip with good
+ * checksums and a STAMP payload of at least 44 bytes.  The same checks as
+ * pm_wire_parse() and pm_wire_stamp_reflector_decode() make, without their
+ * generality (VLAN tags, IP options, other protocols), so @pkt and @r come
+ * out as those two would fill them where the prober reads them.  Anything
+ * else returns 0 and goes the general way, which also names the cause.
+ */
+int
+pm_wire_stamp_reply_fast(const uint8_t *frame, uint32_t len, uint32_t dip,
+			 struct pm_pkt *pkt, struct pm_stamp_reflector *r)
+{
+	const uint8_t *ip = frame + PM_ETH_HLEN;
+	const uint8_t *udp = ip + PM_IP4_HLEN;
+	const uint8_t *pl = udp + PM_UDP_HLEN;
+	uint32_t tot, ulen;
+
+	if (len < PM_ETH_HLEN + PM_IP4_HLEN + PM_UDP_HLEN + PM_STAMP_BASE_LEN ||
+	    hsum16(frame + 12) != be16(ETHERTYPE_IPV4) || ip[0] != 0x45 ||
+	    ip[9] != IPPROTO_UDP_ || get32(ip + 16) != dip ||
+	    (get16(ip + 6) & (IP4_MF | IP4_OFFMASK)) != 0)
+		return 0;
+	tot = get16(ip + 2);
+	ulen = get16(udp + 4);
+	if (tot > len - PM_ETH_HLEN || ulen != tot - PM_IP4_HLEN ||
+	    ulen < PM_UDP_HLEN + PM_STAMP_BASE_LEN)
+		return 0;
+	if (hfold(hsum64(ip) + hsum64(ip + 8) + hsum32(ip + 16)) != 0xffff)
+		return 0;
+	if (hsum16(udp + 6) != 0 &&
+	    hfold(ip4_pseudo_hsum(ip, (uint16_t)ulen) + hsum_buf(udp, ulen)) != 0xffff)
+		return 0;
+	pkt->ethertype = ETHERTYPE_IPV4;
+	pkt->vlan = 0;
+	pkt->proto = IPPROTO_UDP_;
+	pkt->tos = ip[1];
+	pkt->ttl = ip[8];
+	pkt->sip = get32(ip + 12);
+	pkt->dip = dip;
+	pkt->sport = get16(udp);
+	pkt->dport = get16(udp + 2);
+	pkt->l3_off = PM_ETH_HLEN;
+	pkt->l4_off = PM_ETH_HLEN + PM_IP4_HLEN;
+	pkt->pl_off = PM_PROBE_HDRS_LEN;
+	pkt->pl_len = (uint16_t)(ulen - PM_UDP_HLEN);
+	reflector_fields(pl, r);
+	return 1;
+}
+
 int
 pm_wire_stamp_sender_decode(const uint8_t *pl, uint32_t len,
 			    struct pm_stamp_sender *s)
@@ -572,15 +637,7 @@ pm_wire_stamp_reflector_decode(const uint8_t *pl, uint32_t len,
 {
 	if (len < PM_STAMP_BASE_LEN)
 		return PM_WIRE_SHORT_STAMP;
-	r->seq = get32(pl + PM_STAMP_OFF_SEQ);
-	r->ts = get64(pl + PM_STAMP_OFF_TS);
-	r->ee = get16(pl + PM_STAMP_OFF_EE);
-	r->ssid = get16(pl + PM_STAMP_OFF_SSID);
-	r->rx_ts = get64(pl + PM_STAMP_OFF_RX_TS);
-	r->s_seq = get32(pl + PM_STAMP_OFF_S_SEQ);
-	r->s_ts = get64(pl + PM_STAMP_OFF_S_TS);
-	r->s_ee = get16(pl + PM_STAMP_OFF_S_EE);
-	r->s_ttl = pl[PM_STAMP_OFF_S_TTL];
+	reflector_fields(pl, r);
 	return PM_WIRE_OK;
 }
 

@@ -742,26 +742,20 @@ pm_reply_t4(struct pm_flow *f, const struct rte_mbuf *m, uint64_t t4_ns)
 	return t4;
 }
 
+/* A STAMP reply @r (decoded) to this lcore: match, track, measure. */
 static void
-pm_reply(struct pm_lcore *lc, struct rte_mbuf *m, const struct pm_pkt *pkt,
-	 uint64_t t4_ns)
+pm_reply_stamp(struct pm_lcore *lc, struct rte_mbuf *m, const struct pm_pkt *pkt,
+	       const struct pm_stamp_reflector *rp, uint64_t t4_ns)
 {
 	const struct pm_prober *p = &pm_g;
-	const uint8_t *d = rte_pktmbuf_mtod(m, const uint8_t *);
-	struct pm_stamp_reflector r;
+	const struct pm_stamp_reflector r = *rp;
 	struct pm_track_slot *s;
 	struct pm_fkey key;
 	struct pm_flow *f;
 	uint64_t t1ns, t2, t3, t4, raw, net, refl;
 	uint32_t idx;
 	void *data;
-	int rc;
 
-	rc = pm_wire_stamp_reflector_decode(d + pkt->pl_off, pkt->pl_len, &r);
-	if (rc != PM_WIRE_OK) {
-		PM_INC(lc, cause[rc < PM_WIRE_CAUSE_MAX ? rc : 0], 1);
-		return;
-	}
 	/* Fast path: the SSID names the flow (pmesh and RFC 8972 reflectors
 	 * echo it); the addresses and ports must agree.  Otherwise (TWAMP-Light
 	 * reflectors zero it) the hash of the addresses and ports decides. */
@@ -826,6 +820,22 @@ pm_reply(struct pm_lcore *lc, struct rte_mbuf *m, const struct pm_pkt *pkt,
 	}
 	pm_hist_add(&f->rtt, net);
 	pm_hist_add(&lc->st_hist[lc->st_cur], net);
+}
+
+static void
+pm_reply(struct pm_lcore *lc, struct rte_mbuf *m, const struct pm_pkt *pkt,
+	 uint64_t t4_ns)
+{
+	const uint8_t *d = rte_pktmbuf_mtod(m, const uint8_t *);
+	struct pm_stamp_reflector r;
+	int rc;
+
+	rc = pm_wire_stamp_reflector_decode(d + pkt->pl_off, pkt->pl_len, &r);
+	if (rc != PM_WIRE_OK) {
+		PM_INC(lc, cause[rc < PM_WIRE_CAUSE_MAX ? rc : 0], 1);
+		return;
+	}
+	pm_reply_stamp(lc, m, pkt, &r, t4_ns);
 }
 
 static inline int
@@ -988,12 +998,17 @@ pm_rx_one(struct pm_lcore *lc, struct rte_mbuf *m, uint64_t t4_ns, int local)
 {
 	const struct pm_prober *p = &pm_g;
 	uint8_t *d = rte_pktmbuf_mtod(m, uint8_t *);
+	struct pm_stamp_reflector r;
 	struct pm_pkt pkt;
 	uint32_t sip, tip;
 	uint16_t op;
 	uint8_t sha[6];
-	int rc, owner;
+	int rc, owner, fast;
 
+	/* Most of what arrives: a STAMP reply to us, parsed in one pass. */
+	fast = pm_wire_stamp_reply_fast(d, m->data_len, p->cfg.src_ip, &pkt, &r);
+	if (likely(fast))
+		goto udp;
 	rc = pm_wire_parse(d, m->data_len, &pkt);
 	switch (rc) {
 	case PM_WIRE_OK:
@@ -1071,6 +1086,7 @@ pm_rx_one(struct pm_lcore *lc, struct rte_mbuf *m, uint64_t t4_ns, int local)
 		PM_INC(lc, cause[PM_WIRE_NOT_FOR_US], 1);
 		return 0;
 	}
+udp:
 	owner = pm_owner(p, pkt.dport);
 	if (owner < 0 || owner >= p->nlc) {
 		PM_INC(lc, cause[PM_WIRE_WRONG_PORT], 1);
@@ -1078,7 +1094,10 @@ pm_rx_one(struct pm_lcore *lc, struct rte_mbuf *m, uint64_t t4_ns, int local)
 	}
 	if (local && owner != lc->idx)
 		return pm_dispatch(lc, m, owner);
-	pm_reply(lc, m, &pkt, t4_ns);
+	if (fast)
+		pm_reply_stamp(lc, m, &pkt, &r, t4_ns);
+	else
+		pm_reply(lc, m, &pkt, t4_ns);
 	return 0;
 }
 
@@ -1096,8 +1115,9 @@ pm_rx(struct pm_lcore *lc)
 		t4ns = pm_tclock_ns(&pm_tsc, t4);
 		PM_INC(lc, rx_pkts, nb);
 		for (i = 0; i < nb; i++) {
-			/* Carry t4 with a dispatched mbuf. */
-			*RTE_MBUF_DYNFIELD(m[i], pm_t4_off, uint64_t *) = t4;
+			/* Carry t4 with an mbuf that may be dispatched. */
+			if (pm_g.nlc > 1)
+				*RTE_MBUF_DYNFIELD(m[i], pm_t4_off, uint64_t *) = t4;
 			if (!pm_rx_one(lc, m[i], t4ns, 1))
 				done[ndone++] = m[i];
 		}

@@ -4,6 +4,7 @@
  * network sends a pmesh prober or reflector.
  *
  * Each input is used twice.  First raw: pm_wire_parse, the STAMP decoders,
+ * the prober's one-pass reply path (checked against the general one),
  * the TLV walk and the ARP parser get the bytes exactly as given (the input
  * is its own buffer, so ASan flags any read past its end).  Then on a
  * private copy whose IPv4 and UDP checksums are repaired, because a random
@@ -79,6 +80,45 @@ tlv_oracle(const uint8_t *pl, size_t len, unsigned int *n)
 }
 
 /* Repair IPv4 and UDP checksums in place, using the parser's own offsets. */
+/*
+ * The prober's one-pass reply path (pm_wire_stamp_reply_fast) against the
+ * general one: whatever it accepts, pm_wire_parse and the reflector decoder
+ * accept with the same fields; whatever they accept in its shape (untagged,
+ * 20-byte IPv4 header, to that address, STAMP-sized), it accepts too.
+ */
+static void
+check_fast(const uint8_t *buf, uint32_t len)
+{
+	struct pm_stamp_reflector rf, rs;
+	struct pm_pkt pf, ps;
+	uint32_t dip;
+	int fast, rc, dec = -1;
+
+	if (len < 34)
+		return;
+	dip = (uint32_t)buf[30] << 24 | (uint32_t)buf[31] << 16 |
+	      (uint32_t)buf[32] << 8 | buf[33];
+	CHECK(pm_wire_stamp_reply_fast(buf, len, dip + 1, &pf, &rf) == 0);
+	fast = pm_wire_stamp_reply_fast(buf, len, dip, &pf, &rf);
+	rc = pm_wire_parse(buf, len, &ps);
+	if (rc == PM_WIRE_OK)
+		dec = pm_wire_stamp_reflector_decode(buf + ps.pl_off, ps.pl_len, &rs);
+	if (rc == PM_WIRE_OK && dec == PM_WIRE_OK && ps.l3_off == 14 &&
+	    ps.l4_off == 34 && ps.dip == dip)
+		CHECK(fast == 1);
+	if (!fast)
+		return;
+	CHECK(rc == PM_WIRE_OK && dec == PM_WIRE_OK);
+	CHECK(pf.sip == ps.sip && pf.dip == ps.dip && pf.sport == ps.sport &&
+	      pf.dport == ps.dport && pf.proto == ps.proto && pf.ttl == ps.ttl &&
+	      pf.tos == ps.tos && pf.vlan == ps.vlan && pf.ethertype == ps.ethertype &&
+	      pf.l3_off == ps.l3_off && pf.l4_off == ps.l4_off &&
+	      pf.pl_off == ps.pl_off && pf.pl_len == ps.pl_len);
+	CHECK(rf.seq == rs.seq && rf.ts == rs.ts && rf.ee == rs.ee &&
+	      rf.ssid == rs.ssid && rf.rx_ts == rs.rx_ts && rf.s_seq == rs.s_seq &&
+	      rf.s_ts == rs.s_ts && rf.s_ee == rs.s_ee && rf.s_ttl == rs.s_ttl);
+}
+
 static int
 fix_checksums(uint8_t *buf, uint32_t len, struct pm_pkt *pkt)
 {
@@ -125,6 +165,7 @@ exercise_copy(const uint8_t *data, size_t size)
 		return;
 	memcpy(buf, data, size);
 	rc = fix_checksums(buf, len, &pkt);
+	check_fast(buf, len);
 	if (rc == PM_WIRE_OK) {
 		CHECK((uint32_t)pkt.pl_off + pkt.pl_len <= len);
 		rc = pm_wire_stamp_sender_decode(buf + pkt.pl_off, pkt.pl_len,
@@ -134,6 +175,7 @@ exercise_copy(const uint8_t *data, size_t size)
 		    PM_WIRE_OK) {
 			CHECK(rc == PM_WIRE_OK);
 			pm_wire_stamp_set_tx_ts(buf, &pkt, ~t);
+			check_fast(buf, len);
 			CHECK(pm_wire_parse(buf, len, &rp) == PM_WIRE_OK);
 			CHECK(rp.sport == pkt.dport && rp.dport == pkt.sport);
 			CHECK(rp.pl_len == pkt.pl_len);
@@ -249,6 +291,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	(void)pm_wire_cause_str(rc);
 
 	check_conversions(data, size);
+	check_fast(data, len);
 	exercise_copy(data, len);
 	check_builder(data, size);
 	return 0;

@@ -567,6 +567,40 @@ check_reflect(uint16_t payload_len)
 		assert_true(r.ts == t3);
 		assert_true(r.rx_ts == t2);
 	}
+
+	/* The prober's one-pass path reads the same reply the same way, and
+	 * leaves what is not for it, or damaged, to the general one. */
+	{
+		struct pm_stamp_reflector fr;
+		struct pm_pkt fp;
+
+		assert_int_equal(pm_wire_stamp_reply_fast(f, n, IP_A, &fp, &fr), 1);
+		assert_int_equal(fp.sip, IP_B);
+		assert_int_equal(fp.dip, IP_A);
+		assert_int_equal(fp.sport, PM_STAMP_PORT);
+		assert_int_equal(fp.dport, 49152);
+		assert_int_equal(fp.ttl, 255);
+		assert_int_equal(fp.tos, 46 << 2);
+		assert_int_equal(fp.pl_off, rp.pl_off);
+		assert_int_equal(fp.pl_len, payload_len);
+		assert_int_equal(fr.seq, r.seq);
+		assert_true(fr.ts == r.ts && fr.rx_ts == r.rx_ts && fr.s_ts == r.s_ts);
+		assert_int_equal(fr.ssid, 0x1234);
+		assert_int_equal(fr.s_seq, 0xdeadbeef);
+		assert_int_equal(fr.ee, r.ee);
+		assert_int_equal(fr.s_ee, r.s_ee);
+		assert_int_equal(fr.s_ttl, 64);
+		assert_int_equal(pm_wire_stamp_reply_fast(f, n, IP_B, &fp, &fr), 0);
+		assert_int_equal(pm_wire_stamp_reply_fast(f, n - 1, IP_A, &fp, &fr), 0);
+		f[rp.pl_off + 20] ^= 0x01;	/* t2 damaged: UDP checksum fails */
+		assert_int_equal(pm_wire_stamp_reply_fast(f, n, IP_A, &fp, &fr), 0);
+		assert_int_equal(pm_wire_parse(f, n, &rp), PM_WIRE_UDP_CSUM);
+		f[rp.pl_off + 20] ^= 0x01;
+		f[PM_ETH_HLEN + 10] ^= 0x01;	/* IPv4 header checksum */
+		assert_int_equal(pm_wire_stamp_reply_fast(f, n, IP_A, &fp, &fr), 0);
+		assert_int_equal(pm_wire_parse(f, n, &rp), PM_WIRE_IP_CSUM);
+		f[PM_ETH_HLEN + 10] ^= 0x01;
+	}
 }
 
 static void
