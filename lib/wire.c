@@ -442,6 +442,22 @@ hsum40(const uint8_t *p)
 
 /* Parsing -------------------------------------------------------------- */
 
+/* A 20-byte IPv4 header's checksum verifies. */
+static inline int
+ip4_hdr20_ok(const uint8_t *ip)
+{
+	return hfold(hsum64(ip) + hsum64(ip + 8) + hsum32(ip + 16)) == 0xffff;
+}
+
+/* The UDP datagram of @ulen bytes at @udp verifies against @ip's addresses
+ * (pseudo-header and datagram in one host-order pass); zero means none. */
+static inline int
+udp_csum_ok(const uint8_t *ip, const uint8_t *udp, uint16_t ulen)
+{
+	return hsum16(udp + 6) == 0 ||
+	       hfold(ip4_pseudo_hsum(ip, ulen) + hsum_buf(udp, ulen)) == 0xffff;
+}
+
 static int
 parse_udp(const uint8_t *frame, const uint8_t *ip, uint32_t l4_len,
 	  unsigned int flags, struct pm_pkt *pkt)
@@ -462,9 +478,7 @@ parse_udp(const uint8_t *frame, const uint8_t *ip, uint32_t l4_len,
 		return PM_WIRE_BAD_UDP;
 	pkt->pl_off = (uint16_t)(pkt->l4_off + PM_UDP_HLEN);
 	pkt->pl_len = (uint16_t)(ulen - PM_UDP_HLEN);
-	/* Pseudo-header and datagram in one host-order pass. */
-	if (get16(udp + 6) != 0 && !(flags & PM_WIRE_F_NO_UDP_CSUM) &&
-	    hfold(ip4_pseudo_hsum(ip, ulen) + hsum_buf(udp, ulen)) != 0xffff)
+	if (!(flags & PM_WIRE_F_NO_UDP_CSUM) && !udp_csum_ok(ip, udp, ulen))
 		return PM_WIRE_UDP_CSUM;
 	return PM_WIRE_OK;
 }
@@ -526,8 +540,7 @@ pm_wire_parse_flags(const uint8_t *frame, uint32_t len, unsigned int flags,
 	pkt->sip = get32(ip + 12);
 	pkt->dip = get32(ip + 16);
 	pkt->l4_off = (uint16_t)(off + ihl);
-	if (ihl == PM_IP4_HLEN ?
-	    hfold(hsum64(ip) + hsum64(ip + 8) + hsum32(ip + 16)) != 0xffff :
+	if (ihl == PM_IP4_HLEN ? !ip4_hdr20_ok(ip) :
 	    pm_wire_csum_fold(pm_wire_csum_partial(ip, ihl, 0)) != 0)
 		return PM_WIRE_IP_CSUM;
 	frag = get16(ip + 6);
@@ -596,10 +609,7 @@ pm_wire_stamp_reply_fast(const uint8_t *frame, uint32_t len, uint32_t dip,
 	if (tot > len - PM_ETH_HLEN || ulen != tot - PM_IP4_HLEN ||
 	    ulen < PM_UDP_HLEN + PM_STAMP_BASE_LEN)
 		return 0;
-	if (hfold(hsum64(ip) + hsum64(ip + 8) + hsum32(ip + 16)) != 0xffff)
-		return 0;
-	if (hsum16(udp + 6) != 0 &&
-	    hfold(ip4_pseudo_hsum(ip, (uint16_t)ulen) + hsum_buf(udp, ulen)) != 0xffff)
+	if (!ip4_hdr20_ok(ip) || !udp_csum_ok(ip, udp, (uint16_t)ulen))
 		return 0;
 	pkt->ethertype = ETHERTYPE_IPV4;
 	pkt->vlan = 0;
