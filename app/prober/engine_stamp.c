@@ -742,13 +742,12 @@ pm_reply_t4(struct pm_flow *f, const struct rte_mbuf *m, uint64_t t4_ns)
 	return t4;
 }
 
-/* A STAMP reply @r (decoded) to this lcore: match, track, measure. */
+/* A STAMP reply, decoded into @r, to this lcore: match, track, measure. */
 static void
 pm_reply_stamp(struct pm_lcore *lc, struct rte_mbuf *m, const struct pm_pkt *pkt,
-	       const struct pm_stamp_reflector *rp, uint64_t t4_ns)
+	       const struct pm_stamp_reflector *r, uint64_t t4_ns)
 {
 	const struct pm_prober *p = &pm_g;
-	const struct pm_stamp_reflector r = *rp;
 	struct pm_track_slot *s;
 	struct pm_fkey key;
 	struct pm_flow *f;
@@ -759,7 +758,7 @@ pm_reply_stamp(struct pm_lcore *lc, struct rte_mbuf *m, const struct pm_pkt *pkt
 	/* Fast path: the SSID names the flow (pmesh and RFC 8972 reflectors
 	 * echo it); the addresses and ports must agree.  Otherwise (TWAMP-Light
 	 * reflectors zero it) the hash of the addresses and ports decides. */
-	idx = lc->ssid_map[r.ssid];
+	idx = lc->ssid_map[r->ssid];
 	f = &lc->flows[idx ? idx - 1 : 0];
 	if (idx == 0 || f->peer_ip != pkt->sip || f->peer_port != pkt->sport ||
 	    f->sport != pkt->dport) {
@@ -774,34 +773,34 @@ pm_reply_stamp(struct pm_lcore *lc, struct rte_mbuf *m, const struct pm_pkt *pkt
 		PM_INC(lc, unknown_flow, 1);	/* removed, final summary out */
 		return;
 	}
-	if (unlikely(p->cfg.trace_interval_s) && pm_trace_reply(lc, f, r.s_seq, pkt->sip))
+	if (unlikely(p->cfg.trace_interval_s) && pm_trace_reply(lc, f, r->s_seq, pkt->sip))
 		return;
 	pm_flow_roll(lc, f);
 	/* Trust a reply only if it echoes the t1 we wrote for that seq --
 	 * also when the probe is already resolved, so that forged or stray
 	 * packets never pass for duplicates or late replies. */
-	s = &f->trk.slot[r.s_seq & f->trk.mask];
+	s = &f->trk.slot[r->s_seq & f->trk.mask];
 	t1ns = 0;
-	if (s->seq == r.s_seq && s->state != PM_SLOT_FREE) {
+	if (s->seq == r->s_seq && s->state != PM_SLOT_FREE) {
 		t1ns = pm_tclock_ns(&pm_tsc, s->t1);
-		if ((uint32_t)r.s_ts >= 1000000000u ||
-		    pm_wire_ptp_to_ns(r.s_ts) != t1ns) {
+		if ((uint32_t)r->s_ts >= 1000000000u ||
+		    pm_wire_ptp_to_ns(r->s_ts) != t1ns) {
 			PM_INC(lc, bad_echo, 1);
 			return;
 		}
 	}
-	if (!pm_reply_take(lc, f, r.s_seq))
+	if (!pm_reply_take(lc, f, r->s_seq))
 		return;
 	/* Received: the slot matched above, so t1ns is its t1. */
 	t4 = pm_reply_t4(f, m, t4_ns);
 	raw = t4 > t1ns ? t4 - t1ns : 0;
 	pm_stat_add(&f->raw, raw);
 	net = raw;
-	if (r.rx_ts == 0 || r.ts == 0) {
+	if (r->rx_ts == 0 || r->ts == 0) {
 		f->rflags |= PM_REC_F_NO_REFL_TS;
 	} else {
-		t2 = pm_wire_ts_to_ns(r.rx_ts, r.ee);
-		t3 = pm_wire_ts_to_ns(r.ts, r.ee);
+		t2 = pm_wire_ts_to_ns(r->rx_ts, r->ee);
+		t3 = pm_wire_ts_to_ns(r->ts, r->ee);
 		if (t3 < t2 || t3 - t2 > raw) {
 			PM_INC(lc, refl_anomaly, 1);
 			f->rflags |= PM_REC_F_NO_REFL_TS;
@@ -809,8 +808,8 @@ pm_reply_stamp(struct pm_lcore *lc, struct rte_mbuf *m, const struct pm_pkt *pkt
 			refl = t3 - t2;
 			net = raw - refl;
 			pm_hist_add(&f->refl, refl);
-			f->refl_synced = !!(r.ee & PM_EE_S);
-			if (p->cfg.clock_synced && (r.ee & PM_EE_S) &&
+			f->refl_synced = !!(r->ee & PM_EE_S);
+			if (p->cfg.clock_synced && (r->ee & PM_EE_S) &&
 			    t2 >= t1ns && t4 >= t3) {
 				pm_stat_add(&f->fwd, t2 - t1ns);
 				pm_stat_add(&f->bwd, t4 - t3);
