@@ -122,6 +122,7 @@ struct pm_prober_cfg {
 	uint64_t budget_mbps;		/**< global ceiling on wire Mbit/s, default 1000 */
 	uint8_t line_rate;		/**< ignore rates, send as fast as the port takes */
 	uint8_t rsvd2[3];
+	uint32_t inflight_max;		/**< line rate: probes in flight per lcore; 0 = no cap */
 	uint32_t idle_sleep_us;		/**< sleep after empty polls; 0 = busy-poll */
 	uint32_t duration_s;		/**< 0 = until signalled */
 	uint32_t status_ms;		/**< status line period, default 1000 */

@@ -187,6 +187,7 @@ pm_rdma_close(struct pm_lcore *lc, struct pm_rflow *rf, uint16_t flags)
 
 	pm_flow_emit(lc, f, &c, &h, flags);
 reset:
+	pm_status_take(lc, &f->rtt);
 	pm_hist_reset(&f->rtt);
 	pm_hist_reset(&f->refl);
 	pm_rstat_reset(&f->raw);
@@ -234,7 +235,6 @@ pm_rdma_sample(struct pm_lcore *lc, struct pm_rflow *rf,
 	}
 	pm_hist_add(&f->rtt, net);
 	pm_hist_add(&f->refl, refl);
-	pm_hist_add(&lc->st_hist[lc->st_cur], net);
 }
 
 /* ---- data path ---- */

@@ -294,6 +294,7 @@ pm_flow_close(struct pm_lcore *lc, struct pm_flow *f, uint16_t flags)
 
 	pm_flow_emit(lc, f, &c, &h, flags);
 reset:
+	pm_status_take(lc, &f->rtt);
 	pm_hist_reset(&f->rtt);
 	pm_hist_reset(&f->refl);
 	pm_stat_reset(&f->raw);
@@ -332,6 +333,56 @@ pm_tb_refill(struct pm_lcore *lc, uint64_t now)
 		lc->tb_bytes = lc->tb_max_bytes;
 }
 
+/*
+ * Replies done with become the next probes: an mbuf of our pool, one
+ * segment, not shared, goes back to a small per-lcore stack instead of the
+ * mempool, and pm_tx() takes from it before allocating.  Its header and
+ * data lines are still in the cache from the reply's parse, and a free and
+ * an allocation per probe are saved.  Returns 0 when @m went elsewhere
+ * (the caller frees it).
+ */
+static inline int
+pm_spare_put(struct pm_lcore *lc, struct rte_mbuf *m)
+{
+	if (lc->nspare == PM_SPARE_MAX || m->pool != pm_g.mp || m->nb_segs != 1 ||
+	    rte_mbuf_refcnt_read(m) != 1 || RTE_MBUF_HAS_EXTBUF(m))
+		return 0;
+	rte_pktmbuf_reset(m);
+	lc->spare[lc->nspare++] = m;
+	return 1;
+}
+
+/* Fill @m[@n] with mbufs for a burst: the stack first, then the mempool. */
+static inline int
+pm_spare_get(struct pm_lcore *lc, struct rte_mbuf **m, uint16_t n)
+{
+	uint16_t k = lc->nspare < n ? lc->nspare : n;
+
+	lc->nspare -= k;
+	memcpy(m, &lc->spare[lc->nspare], k * sizeof(m[0]));
+	if (k == n)
+		return 0;
+	if (rte_pktmbuf_alloc_bulk(pm_g.mp, m + k, n - k) == 0)
+		return 0;
+	lc->nspare += k;	/* still there: the stack takes them back */
+	return -ENOMEM;
+}
+
+/* Unused mbufs of a burst (@m[@n], untouched) back to the stack, the
+ * overflow to the pool. */
+static inline void
+pm_spare_back(struct pm_lcore *lc, struct rte_mbuf **m, uint16_t n)
+{
+	uint16_t k = PM_SPARE_MAX - lc->nspare;
+
+	if (k > n)
+		k = n;
+	memcpy(&lc->spare[lc->nspare], m, k * sizeof(m[0]));
+	lc->nspare += k;
+	if (k < n)
+		rte_pktmbuf_free_bulk(m + k, n - k);
+}
+
 /* Write t1 into each built probe and hand the burst to the NIC; whatever
  * it refuses stays pending and is restamped next time. */
 static void
@@ -361,25 +412,27 @@ pm_tx_flush(struct pm_lcore *lc, struct rte_mbuf **m, uint16_t n)
 			pm_wire_syn_stamp(rte_pktmbuf_mtod(m[i], uint8_t *),
 					  f->isn + lc->pend_seq[i]);
 		f->trk.slot[lc->pend_seq[i] & f->trk.mask].t1 = t1;
+		bytes += m[i]->pkt_len;
 		if (p->port.ts.tx_sched) {
 			*RTE_MBUF_DYNFIELD(m[i], p->port.ts.tx_off, uint64_t *) = sched;
 			m[i]->ol_flags |= p->port.ts.tx_flag;
 		}
 	}
+	/* What the PMD took is no longer ours to read: bytes are summed
+	 * above, and what it refused (still ours) is taken off below. */
 	sent = rte_eth_tx_burst(p->port.port_id, lc->queue, m, n);
-	for (i = 0; i < sent; i++)
-		bytes += m[i]->pkt_len;
-	PM_INC(lc, tx_pkts, sent);
-	PM_INC(lc, tx_bytes, bytes);
 	if (sent < n) {
 		PM_INC(lc, tx_full, 1);
 		for (i = sent; i < n; i++) {
+			bytes -= m[i]->pkt_len;
 			lc->pend[i - sent] = m[i];
 			lc->pend_flow[i - sent] = lc->pend_flow[i];
 			lc->pend_seq[i - sent] = lc->pend_seq[i];
 		}
 	}
 	lc->npend = n - sent;
+	PM_INC(lc, tx_pkts, sent);
+	PM_INC(lc, tx_bytes, bytes);
 }
 
 /* Copy a flow's frame head into @m, zero the padding after it. */
@@ -422,10 +475,37 @@ pm_probe_take(struct pm_lcore *lc, uint32_t fi, struct rte_mbuf *m, uint16_t slo
 	}
 	lc->tb_pkts -= pm_tsc.hz;
 	lc->tb_bytes -= byte_cost;
+	lc->inflight++;
 	pm_build(f, m, len);
 	lc->pend_flow[slot] = fi;
 	lc->pend_seq[slot] = (uint32_t)seq;
 	return 1;
+}
+
+/*
+ * Line rate: how many probes may go now.  Beyond inflight_max in flight,
+ * more probes only queue up in rings and the reflector: our own queue in
+ * every RTT, replies dropped when our RX ring overflows, and a working set
+ * that no longer fits the caches.  Probes lost but not yet timed out would
+ * hold the cap down on a lossy path, so the last timeout period's losses,
+ * which stand for them, are added to it.
+ */
+static inline uint16_t
+pm_inflight_room(struct pm_lcore *lc, uint64_t now)
+{
+	int64_t room;
+
+	if (pm_g.cfg.inflight_max == 0)
+		return PM_BURST;
+	if (unlikely(now >= lc->if_next_tsc)) {
+		lc->if_ghosts = lc->st.lost - lc->if_lost_mark;
+		lc->if_lost_mark = lc->st.lost;
+		lc->if_next_tsc = now + pm_g.timeout_ticks;
+	}
+	room = (int64_t)(pm_g.cfg.inflight_max + lc->if_ghosts) - lc->inflight;
+	if (room <= 0)
+		return 0;
+	return room < PM_BURST ? (uint16_t)room : PM_BURST;
 }
 
 /*
@@ -441,7 +521,7 @@ pm_tx(struct pm_lcore *lc, uint64_t now)
 	struct rte_mbuf *m[PM_BURST];
 	uint32_t fi, tries;
 	struct pm_flow *f;
-	uint16_t n = 0;
+	uint16_t n = 0, lim;
 	int rc;
 
 	if (lc->npend) {
@@ -454,12 +534,18 @@ pm_tx(struct pm_lcore *lc, uint64_t now)
 	    (!p->cfg.line_rate && lc->flows[lc->heap[0]].next_tsc > now))
 		return 0;
 	pm_tb_refill(lc, now);
-	if (rte_pktmbuf_alloc_bulk(p->mp, m, PM_BURST) != 0) {
+	if (pm_spare_get(lc, m, PM_BURST) != 0) {
 		PM_INC(lc, no_mbuf, 1);
 		return 0;
 	}
 	if (p->cfg.line_rate) {
-		for (tries = 0; n < PM_BURST && tries < PM_BURST + lc->nflows; tries++) {
+		lim = pm_inflight_room(lc, now);
+		if (lim == 0) {
+			pm_spare_back(lc, m, PM_BURST);
+			PM_INC(lc, inflight_held, 1);
+			return 0;
+		}
+		for (tries = 0; n < lim && tries < PM_BURST + lc->nflows; tries++) {
 			fi = lc->rr;
 			if (++lc->rr == lc->nflows)
 				lc->rr = 0;
@@ -496,7 +582,7 @@ pm_tx(struct pm_lcore *lc, uint64_t now)
 		}
 	}
 	if (n < PM_BURST)
-		rte_pktmbuf_free_bulk(&m[n], PM_BURST - n);
+		pm_spare_back(lc, &m[n], PM_BURST - n);
 	if (n)
 		pm_tx_flush(lc, m, n);
 	return n;
@@ -711,6 +797,7 @@ pm_reply_take(struct pm_lcore *lc, struct pm_flow *f, uint32_t seq)
 		/* fall through */
 	case PM_TRK_RECEIVED:
 		PM_INC(lc, replies, 1);
+		lc->inflight--;
 		return 1;
 	case PM_TRK_DUP:
 		PM_INC(lc, dup, 1);
@@ -818,7 +905,6 @@ pm_reply_stamp(struct pm_lcore *lc, struct rte_mbuf *m, const struct pm_pkt *pkt
 		}
 	}
 	pm_hist_add(&f->rtt, net);
-	pm_hist_add(&lc->st_hist[lc->st_cur], net);
 }
 
 static void
@@ -888,7 +974,6 @@ pm_raw_reply(struct pm_lcore *lc, struct rte_mbuf *m, struct pm_flow *f,
 	raw = t4 > t1ns ? t4 - t1ns : 0;
 	pm_stat_add(&f->raw, raw);
 	pm_hist_add(&f->rtt, raw);
-	pm_hist_add(&lc->st_hist[lc->st_cur], raw);
 }
 
 /* An echo reply to one of our pings (decoded into @r). */
@@ -1117,7 +1202,7 @@ pm_rx(struct pm_lcore *lc)
 			/* Carry t4 with an mbuf that may be dispatched. */
 			if (pm_g.nlc > 1)
 				*RTE_MBUF_DYNFIELD(m[i], pm_t4_off, uint64_t *) = t4;
-			if (!pm_rx_one(lc, m[i], t4ns, 1))
+			if (!pm_rx_one(lc, m[i], t4ns, 1) && !pm_spare_put(lc, m[i]))
 				done[ndone++] = m[i];
 		}
 		/* Back to the pool in one go (one mempool call per burst). */
@@ -1178,6 +1263,7 @@ pm_sweep(struct pm_lcore *lc, uint64_t now, uint32_t k)
 				lost = pm_track_expire_all(&f->trk);
 				if (lost)
 					PM_INC(lc, lost, lost);
+				lc->inflight -= lost;
 				pm_flow_close(lc, f, PM_REC_F_FINAL);
 				__atomic_store_n(&f->retired, 2, __ATOMIC_RELAXED);
 			}
@@ -1203,9 +1289,23 @@ pm_sweep(struct pm_lcore *lc, uint64_t now, uint32_t k)
 		if (++lc->sweep == lc->nflows)
 			lc->sweep = 0;
 		lost = pm_track_sweep(&f->trk, now, pm_g.timeout_ticks);
-		if (lost)
+		if (lost) {
 			PM_INC(lc, lost, lost);
+			lc->inflight -= lost;
+		}
 	}
+}
+
+/*
+ * A flow's window closed: its RTT histogram joins the status histogram.
+ * The status line's p50/p99 are thus those of the windows closed in its
+ * last period, at no cost per reply.
+ */
+void
+pm_status_take(struct pm_lcore *lc, const struct pm_hist *rtt)
+{
+	pm_hist_merge(&lc->st_hist[lc->st_cur], rtt);
+	lc->st_closes++;
 }
 
 void
@@ -1213,6 +1313,11 @@ pm_status_flip(struct pm_lcore *lc)
 {
 	uint32_t next = lc->st_cur ^ 1;
 
+	/* No window closed this period (windows longer than it): the status
+	 * line keeps the last windows' figures. */
+	if (lc->st_closes == 0)
+		return;
+	lc->st_closes = 0;
 	/* Publish what was filled; the reader has a whole period to read
 	 * it before it is reset. */
 	__atomic_store_n(&lc->st_ready, lc->st_cur, __ATOMIC_RELEASE);
@@ -1397,6 +1502,10 @@ pm_stamp_lcore(void *arg)
 		/* Never went out: the queue refused them for a whole timeout. */
 		rte_pktmbuf_free_bulk(lc->pend, lc->npend);
 		lc->npend = 0;
+	}
+	if (lc->nspare) {
+		rte_pktmbuf_free_bulk(lc->spare, lc->nspare);
+		lc->nspare = 0;
 	}
 	for (i = 0; i < lc->nflows; i++) {
 		if (lc->flows[i].retired == 2)

@@ -104,6 +104,10 @@ pm_usage(FILE *out)
 "      --budget-pps N     global ceiling on probes/s (default 1000000)\n"
 "      --budget-mbps N    global ceiling on wire Mbit/s (default 1000)\n"
 "      --line-rate        ignore per-target rates: as fast as the port and budget allow\n"
+"      --inflight N       with --line-rate: at most N probes in flight per probe lcore\n"
+"                         (default 512: more only queue up in rings and reflectors;\n"
+"                         a path of RTT T at R probes/s needs R x T, so raise it\n"
+"                         for long paths; 0 = no cap)\n"
 "      --idle-sleep-us US sleep up to US when idle (shared hosts; default 0 = busy-poll)\n"
 "      --trace-interval S path discovery: trace each flow's hops (same 5-tuple,\n"
 "                         rising TTL) every S seconds and soon after it loses;\n"
@@ -146,7 +150,7 @@ pm_usage(FILE *out)
 enum {
 	OPT_SRC_IP = 256, OPT_GATEWAY, OPT_GATEWAY_MAC, OPT_TARGET, OPT_RATE, OPT_FLOWS,
 	OPT_SIZE, OPT_DSCP, OPT_DURATION, OPT_WINDOW, OPT_TIMEOUT, OPT_BUDGET_PPS,
-	OPT_BUDGET_MBPS, OPT_LINE_RATE, OPT_IDLE_SLEEP, OPT_TRACE, OPT_TRACE_TTL, OPT_LOSS_BURST, OPT_ID, OPT_PORT_ID, OPT_NO_STATUS,
+	OPT_BUDGET_MBPS, OPT_LINE_RATE, OPT_INFLIGHT, OPT_IDLE_SLEEP, OPT_TRACE, OPT_TRACE_TTL, OPT_LOSS_BURST, OPT_ID, OPT_PORT_ID, OPT_NO_STATUS,
 	OPT_CHECK, OPT_CLOCK_SYNCED, OPT_KAFKA, OPT_KAFKA_ENC, OPT_KAFKA_PROP, OPT_SPOOL_DIR,
 	OPT_NO_SPOOL, OPT_EXPORT_RING, OPT_KAFKA_QUEUE, OPT_PROBE, OPT_MAX_RATE, OPT_WATCH,
 	OPT_ENGINE, OPT_RDMA_DEV, OPT_RDMA_PORT, OPT_RDMA_GID, OPT_RDMA_SL, OPT_RDMA_NO_HWTS,
@@ -175,6 +179,7 @@ static const struct option pm_opts[] = {
 	{ "budget-pps", required_argument, NULL, OPT_BUDGET_PPS },
 	{ "budget-mbps", required_argument, NULL, OPT_BUDGET_MBPS },
 	{ "line-rate", no_argument, NULL, OPT_LINE_RATE },
+	{ "inflight", required_argument, NULL, OPT_INFLIGHT },
 	{ "idle-sleep-us", required_argument, NULL, OPT_IDLE_SLEEP },
 	{ "trace-interval", required_argument, NULL, OPT_TRACE },
 	{ "trace-max-ttl", required_argument, NULL, OPT_TRACE_TTL },
@@ -384,6 +389,10 @@ pm_parse_args(int argc, char **argv, struct pm_prober_cfg *c, struct pm_args *a,
 			break;
 		case OPT_LINE_RATE:
 			c->line_rate = 1;
+			break;
+		case OPT_INFLIGHT:
+			if (pm_flag_u64("--inflight", optarg, 0, 1048576, &v, e) == 0)
+				c->inflight_max = (uint32_t)v;
 			break;
 		case OPT_IDLE_SLEEP:
 			if (pm_flag_u64("--idle-sleep-us", optarg, 0, 1000000, &v, e) == 0)

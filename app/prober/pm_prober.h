@@ -31,6 +31,7 @@
 #include "pm_wire.h"
 
 #define PM_BURST		64
+#define PM_SPARE_MAX		(2 * PM_BURST)
 #define PM_MAX_LCORES		64
 #define PM_HEAD_MAX		96	/* probe bytes kept per flow (rest is padding) */
 #define PM_REC_MAX_PARTS	192	/* 2 x PM_HIST_NBUCKETS / PM_REC_ENTN, rounded up */
@@ -44,6 +45,7 @@ struct pm_lcore_stats {
 	uint64_t no_mbuf;
 	uint64_t budget_held;		/* probes held back by the global budget */
 	uint64_t stalled;		/* probes held back: in-flight ring full */
+	uint64_t inflight_held;		/* line rate: bursts held, inflight_max out */
 	uint64_t rx_pkts;
 	uint64_t replies;		/* matched, first reply */
 	uint64_t lost;
@@ -178,6 +180,16 @@ struct pm_lcore {
 	uint32_t pend_flow[PM_BURST];
 	uint32_t pend_seq[PM_BURST];
 	uint16_t npend;
+	uint16_t nspare;
+	/* line rate's in-flight cap: probes out (sent, neither answered nor
+	 * declared lost), and the losses of the last timeout period, which
+	 * stand for the lost probes not yet timed out */
+	int64_t inflight;
+	uint64_t if_ghosts;
+	uint64_t if_lost_mark;
+	uint64_t if_next_tsc;
+	/* replies done with, reset, for the next probes (pm_spare_put) */
+	struct rte_mbuf *spare[PM_SPARE_MAX];
 	uint64_t win;			/* current window index */
 	uint64_t win_end_tsc;
 	uint64_t win_ticks;
@@ -191,11 +203,13 @@ struct pm_lcore {
 	uint64_t tb_Bps;
 	uint64_t tb_max_pkts;
 	uint64_t tb_max_bytes;
-	/* status histograms: the lcore fills one, the status thread reads
-	 * the other (published by index) */
+	/* status histograms: the lcore fills one (each flow's RTT histogram
+	 * merged as its window closes), the status thread reads the other
+	 * (published by index) */
 	struct pm_hist st_hist[2];
 	uint32_t st_cur;
 	uint32_t st_ready;		/* atomic: index readable, or 2 */
+	uint32_t st_closes;		/* flow windows merged into st_cur */
 	uint64_t st_switch_tsc;
 	uint32_t done;			/* atomic: lcore finished draining */
 	struct pm_trace trace;
@@ -309,7 +323,10 @@ void pm_lcore_win_start(struct pm_lcore *lc, uint64_t now);
 /* engine_stamp.c: idle_sleep_us after empty turns; @next: TSC of the next
  * probe due (UINT64_MAX: none) */
 void pm_lcore_idle(struct pm_lcore *lc, uint64_t now, uint64_t last_work, uint64_t next);
-/* engine_stamp.c: publish the lcore's status histogram, start a new one */
+/* engine_stamp.c: a closed window's RTT histogram into the status one */
+void pm_status_take(struct pm_lcore *lc, const struct pm_hist *rtt);
+/* engine_stamp.c: publish the lcore's status histogram, start a new one
+ * (only when a window closed since the last flip) */
 void pm_status_flip(struct pm_lcore *lc);
 
 /* export.c */

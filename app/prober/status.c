@@ -4,7 +4,10 @@
  *
  * The status line (once a status period, on stderr when it is a TTY) sums
  * the lcores' counters with relaxed loads and reads each lcore's published
- * status histogram for p50/p99 network RTT.  Telemetry commands
+ * status histogram for p50/p99 network RTT: the flow windows that closed in
+ * the last period, merged by the lcore at each close (nothing per reply;
+ * with windows longer than the period it shows the last ones closed).
+ * Telemetry commands
  * /pmesh/lcores and /pmesh/targets expose the same counters and the export
  * thread's per-target totals as dictionaries.
  */
@@ -129,6 +132,7 @@ pm_tel_lcores(const char *cmd, const char *params, struct rte_tel_data *d)
 		PM_TEL(no_mbuf);
 		PM_TEL(budget_held);
 		PM_TEL(stalled);
+		PM_TEL(inflight_held);
 		PM_TEL(rx_pkts);
 		PM_TEL(replies);
 		PM_TEL(lost);
@@ -286,7 +290,7 @@ pm_status_final(struct pm_prober *p, FILE *out)
 	uint64_t v[64];
 	unsigned int i, k, n = 0;
 	static const char *const names[] = {
-		"tx_pkts", "tx_full", "no_mbuf", "budget_held", "stalled", "rx_pkts",
+		"tx_pkts", "tx_full", "no_mbuf", "budget_held", "stalled", "inflight_held", "rx_pkts",
 		"replies", "lost", "late", "dup", "reordered", "unmatched", "unknown_flow",
 		"bad_echo", "refl_anomaly", "arp_in", "arp_out", "arp_updates",
 		"icmp_out",
@@ -300,7 +304,7 @@ pm_status_final(struct pm_prober *p, FILE *out)
 		const struct pm_lcore_stats *st = &p->lc[i]->st;
 		const uint64_t f[] = {
 			st->tx_pkts, st->tx_full, st->no_mbuf, st->budget_held, st->stalled,
-			st->rx_pkts, st->replies, st->lost, st->late, st->dup, st->reordered,
+			st->inflight_held, st->rx_pkts, st->replies, st->lost, st->late, st->dup, st->reordered,
 			st->unmatched, st->unknown_flow, st->bad_echo, st->refl_anomaly,
 			st->arp_in, st->arp_out, st->arp_updates, st->icmp_out,
 			st->summaries,

@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Probe safety: in line-rate mode on net_null (a port that takes everything)
 # the prober must send at its budget and never above it, in packets per
-# second and in wire Mbit/s.  Bound: budget x (duration + 10 ms bucket) plus
+# second and in wire Mbit/s.  No in-flight cap (--inflight 0): nothing ever
+# answers here, and the budget alone is under test (test_inflight.sh has
+# the cap).  Bound: budget x (duration + 10 ms bucket) plus
 # the main loop's 50 ms duration granularity.
 set -u
 B=${PM_BUILD:-build}
@@ -16,7 +18,7 @@ run() { # name, duration, budget args...
 	timeout 60 "$P" -l 0-1 --no-pci --no-huge -m 256 --log-level=lib.eal:error \
 		--file-prefix "pm-budget-$$-$name" --vdev=net_null0 -- \
 		--src-ip 10.0.0.1 --gateway-mac 02:00:00:00:00:02 --target 10.0.0.2 \
-		--line-rate --duration "$dur" --timeout-ms 100 --no-status \
+		--line-rate --inflight 0 --duration "$dur" --timeout-ms 100 --no-status \
 		--output "$tmp/$name.json" "$@" 2>"$tmp/$name.err"
 	local rc=$?
 	if [ $rc -ne 0 ]; then

@@ -219,6 +219,7 @@ test_load_good(void **state)
 	assert_int_equal(c.budget_pps, 5000);
 	assert_int_equal(c.budget_mbps, 10);
 	assert_int_equal(c.line_rate, 0);
+	assert_int_equal(c.inflight_max, 512);	/* default */
 	assert_int_equal(c.idle_sleep_us, 5);
 	assert_int_equal(c.duration_s, 60);
 	assert_int_equal(c.status_ms, 0);
