@@ -21,6 +21,7 @@
 #ifndef PM_TRACK_H
 #define PM_TRACK_H
 
+#include <errno.h>
 #include <stdint.h>
 
 enum pm_track_res {
@@ -40,7 +41,7 @@ enum pm_slot_state {
 };
 
 struct pm_track_slot {
-	uint64_t t1;		/**< send time, engine's tick units */
+	uint64_t t1;		/**< send time, the engine's unit (STAMP: ns, RDMA: ticks) */
 	uint32_t seq;
 	uint8_t state;		/**< enum pm_slot_state */
 	uint8_t rsvd[3];
@@ -73,18 +74,89 @@ uint32_t pm_track_slots_for(uint64_t rate_pps, uint64_t timeout_ns);
 /** Start a flow on @slot[nslots] (nslots a power of two). -EINVAL else. */
 int pm_track_init(struct pm_track *t, struct pm_track_slot *slot,
 		  uint32_t nslots, uint32_t first_seq);
-/**
+
+#define PM_TRACK_PREFETCH	8u	/* slots ahead: two 64-byte lines */
+
+/*
  * Claim the next sequence number for a probe sent at @t1.  Returns the
  * sequence number (>= 0 as int64) or -EBUSY when the ring is full (counted
- * in cnt.stalled).
+ * in cnt.stalled).  Inline, as pm_track_reply(): once per probe and reply.
  */
-int64_t pm_track_send(struct pm_track *t, uint64_t t1);
-/**
+static inline int64_t
+pm_track_send(struct pm_track *t, uint64_t t1)
+{
+	uint32_t seq = t->next_seq;
+	struct pm_track_slot *s = &t->slot[seq & t->mask];
+
+	if (s->state == PM_SLOT_OUTSTANDING) {
+		t->cnt.stalled++;
+		return -EBUSY;
+	}
+	/*
+	 * Ring full of unswept probes: the slot we take is ->oldest's, which
+	 * is resolved (not outstanding, checked above), so step over it.
+	 */
+	if (seq - t->oldest > t->mask)
+		t->oldest++;
+
+	s->t1 = t1;
+	s->seq = seq;
+	s->state = PM_SLOT_OUTSTANDING;
+	t->next_seq = seq + 1;
+	t->cnt.sent++;
+	/*
+	 * The ring is walked in order and may be far larger than the cache
+	 * (16k slots a flow at line rate): fetch the line this flow will
+	 * write two lines from now, or every fourth send waits on memory.
+	 */
+	__builtin_prefetch(&t->slot[(seq + PM_TRACK_PREFETCH) & t->mask], 1);
+	return seq;
+}
+
+/*
  * Account a reply for @seq.  On PM_TRK_RECEIVED/PM_TRK_REORDERED, *@t1 is
  * the send time recorded for it.
  */
-enum pm_track_res pm_track_reply(struct pm_track *t, uint32_t seq,
-				 uint64_t *t1);
+static inline enum pm_track_res
+pm_track_reply(struct pm_track *t, uint32_t seq, uint64_t *t1)
+{
+	struct pm_track_slot *s = &t->slot[seq & t->mask];
+
+	/* Never sent (or so far back it reads as the future): not ours. */
+	if ((int32_t)(seq - t->next_seq) >= 0)
+		goto unmatched;
+	/* Slot since reused by a newer probe, or never used. */
+	if (s->seq != seq)
+		goto unmatched;
+
+	switch (s->state) {
+	case PM_SLOT_OUTSTANDING:
+		s->state = PM_SLOT_RECEIVED;
+		t->cnt.received++;
+		if (t1 != NULL)
+			*t1 = s->t1;
+		if ((int32_t)(seq - t->highest_rx) < 0) {
+			t->cnt.reordered++;
+			return PM_TRK_REORDERED;
+		}
+		t->highest_rx = seq + 1;
+		return PM_TRK_RECEIVED;
+	case PM_SLOT_RECEIVED:
+	case PM_SLOT_LATE:
+		t->cnt.dup++;
+		return PM_TRK_DUP;
+	case PM_SLOT_LOST:
+		s->state = PM_SLOT_LATE;
+		t->cnt.late++;
+		return PM_TRK_LATE;
+	default:
+		break;
+	}
+unmatched:
+	t->cnt.unmatched++;
+	return PM_TRK_UNMATCHED;
+}
+
 /**
  * Declare lost every outstanding probe sent before @now - @timeout (tick
  * units).  Returns how many were declared lost by this call.

@@ -137,14 +137,49 @@ const char *pm_wire_cause_str(int cause);
 
 /** Unix-epoch ns -> PTPv2 truncated (32 bit s, 32 bit ns). */
 uint64_t pm_wire_ptp_from_ns(uint64_t unix_ns);
-/** PTPv2 truncated -> Unix-epoch ns. */
-uint64_t pm_wire_ptp_to_ns(uint64_t ptp);
 /** Unix-epoch ns -> NTP 64-bit (epoch 1900, 32.32 fixed point). */
 uint64_t pm_wire_ntp_from_ns(uint64_t unix_ns);
+
+/* The conversions a reply needs, inline: they run several times per reply. */
+#define PM_NTP_UNIX_DELTA	2208988800ULL	/**< 1900 -> 1970, seconds */
+#define PM_NS_PER_S		1000000000ULL
+
+/** PTPv2 truncated -> Unix-epoch ns. */
+static inline uint64_t
+pm_wire_ptp_to_ns(uint64_t ptp)
+{
+	/* The low word may exceed 10^9 in a foreign packet; keep the sum anyway
+	 * (it cannot overflow: 2^32 * 10^9 + 2^32 < 2^64). */
+	return (ptp >> 32) * PM_NS_PER_S + (ptp & 0xffffffffULL);
+}
+
 /** NTP 64-bit -> Unix-epoch ns. */
-uint64_t pm_wire_ntp_to_ns(uint64_t ntp);
+static inline uint64_t
+pm_wire_ntp_to_ns(uint64_t ntp)
+{
+	uint64_t s = ntp >> 32;
+	uint64_t frac = ntp & 0xffffffffULL;
+
+	/*
+	 * NTP era 0 ends in 2036.  Seconds below the 1970 offset cannot be a
+	 * Unix time in era 0, so read them as era 1 (2036..2106) rather than
+	 * as a date before 1970 that a uint64 cannot hold.
+	 */
+	if (s >= PM_NTP_UNIX_DELTA)
+		s -= PM_NTP_UNIX_DELTA;
+	else
+		s += (1ULL << 32) - PM_NTP_UNIX_DELTA;
+	return s * PM_NS_PER_S + ((frac * PM_NS_PER_S + (1ULL << 31)) >> 32);
+}
+
 /** Wire timestamp -> Unix-epoch ns, format taken from the Z bit of @ee. */
-uint64_t pm_wire_ts_to_ns(uint64_t ts, uint16_t ee);
+static inline uint64_t
+pm_wire_ts_to_ns(uint64_t ts, uint16_t ee)
+{
+	if (ee & PM_EE_Z)
+		return pm_wire_ptp_to_ns(ts);
+	return pm_wire_ntp_to_ns(ts);
+}
 
 /**
  * Build an Error Estimate.  @err_ns is the honest error bound of the clock

@@ -10,7 +10,8 @@
  * wrap: every comparison is a difference taken as int32, so a flow may run
  * through 2^32 probes and on.  Invariant: next_seq - oldest <= nslots, so
  * every slot between them holds its own probe and none is overwritten
- * while outstanding.
+ * while outstanding.  pm_track_send() and pm_track_reply(), once per probe
+ * and reply, are inline in pm_track.h.
  */
 #include <errno.h>
 #include <stdint.h>
@@ -20,7 +21,6 @@
 
 #define TRACK_MIN_SLOTS	16u
 #define TRACK_MAX_SLOTS	(1u << 20)
-#define TRACK_PREFETCH	8u	/* slots ahead: two 64-byte lines */
 
 uint32_t
 pm_track_slots_for(uint64_t rate_pps, uint64_t timeout_ns)
@@ -54,77 +54,6 @@ pm_track_init(struct pm_track *t, struct pm_track_slot *slot, uint32_t nslots,
 	t->oldest = first_seq;
 	t->highest_rx = first_seq;
 	return 0;
-}
-
-int64_t
-pm_track_send(struct pm_track *t, uint64_t t1)
-{
-	uint32_t seq = t->next_seq;
-	struct pm_track_slot *s = &t->slot[seq & t->mask];
-
-	if (s->state == PM_SLOT_OUTSTANDING) {
-		t->cnt.stalled++;
-		return -EBUSY;
-	}
-	/*
-	 * Ring full of unswept probes: the slot we take is ->oldest's, which
-	 * is resolved (not outstanding, checked above), so step over it.
-	 */
-	if (seq - t->oldest > t->mask)
-		t->oldest++;
-
-	s->t1 = t1;
-	s->seq = seq;
-	s->state = PM_SLOT_OUTSTANDING;
-	t->next_seq = seq + 1;
-	t->cnt.sent++;
-	/*
-	 * The ring is walked in order and may be far larger than the cache
-	 * (16k slots a flow at line rate): fetch the line this flow will
-	 * write two lines from now, or every fourth send waits on memory.
-	 */
-	__builtin_prefetch(&t->slot[(seq + TRACK_PREFETCH) & t->mask], 1);
-	return seq;
-}
-
-enum pm_track_res
-pm_track_reply(struct pm_track *t, uint32_t seq, uint64_t *t1)
-{
-	struct pm_track_slot *s = &t->slot[seq & t->mask];
-
-	/* Never sent (or so far back it reads as the future): not ours. */
-	if ((int32_t)(seq - t->next_seq) >= 0)
-		goto unmatched;
-	/* Slot since reused by a newer probe, or never used. */
-	if (s->seq != seq)
-		goto unmatched;
-
-	switch (s->state) {
-	case PM_SLOT_OUTSTANDING:
-		s->state = PM_SLOT_RECEIVED;
-		t->cnt.received++;
-		if (t1 != NULL)
-			*t1 = s->t1;
-		if ((int32_t)(seq - t->highest_rx) < 0) {
-			t->cnt.reordered++;
-			return PM_TRK_REORDERED;
-		}
-		t->highest_rx = seq + 1;
-		return PM_TRK_RECEIVED;
-	case PM_SLOT_RECEIVED:
-	case PM_SLOT_LATE:
-		t->cnt.dup++;
-		return PM_TRK_DUP;
-	case PM_SLOT_LOST:
-		s->state = PM_SLOT_LATE;
-		t->cnt.late++;
-		return PM_TRK_LATE;
-	default:
-		break;
-	}
-unmatched:
-	t->cnt.unmatched++;
-	return PM_TRK_UNMATCHED;
 }
 
 uint32_t

@@ -40,8 +40,8 @@
 #define ICMP_REPLY_TTL	64
 
 /* Seconds from the NTP epoch (1900) to the Unix epoch (1970). */
-#define NTP_UNIX_DELTA	2208988800ULL
-#define NS_PER_S	1000000000ULL
+#define NTP_UNIX_DELTA	PM_NTP_UNIX_DELTA
+#define NS_PER_S	PM_NS_PER_S
 
 /* Big-endian accessors ------------------------------------------------ */
 
@@ -252,14 +252,6 @@ pm_wire_ptp_from_ns(uint64_t unix_ns)
 }
 
 uint64_t
-pm_wire_ptp_to_ns(uint64_t ptp)
-{
-	/* The low word may exceed 10^9 in a foreign packet; keep the sum anyway
-	 * (it cannot overflow: 2^32 * 10^9 + 2^32 < 2^64). */
-	return (ptp >> 32) * NS_PER_S + (ptp & 0xffffffffULL);
-}
-
-uint64_t
 pm_wire_ntp_from_ns(uint64_t unix_ns)
 {
 	uint64_t s = unix_ns / NS_PER_S + NTP_UNIX_DELTA;
@@ -268,32 +260,6 @@ pm_wire_ntp_from_ns(uint64_t unix_ns)
 	uint64_t frac = ((ns << 32) + NS_PER_S / 2) / NS_PER_S;
 
 	return ((s & 0xffffffffULL) << 32) | frac;
-}
-
-uint64_t
-pm_wire_ntp_to_ns(uint64_t ntp)
-{
-	uint64_t s = ntp >> 32;
-	uint64_t frac = ntp & 0xffffffffULL;
-
-	/*
-	 * NTP era 0 ends in 2036.  Seconds below the 1970 offset cannot be a
-	 * Unix time in era 0, so read them as era 1 (2036..2106) rather than
-	 * as a date before 1970 that a uint64 cannot hold.
-	 */
-	if (s >= NTP_UNIX_DELTA)
-		s -= NTP_UNIX_DELTA;
-	else
-		s += (1ULL << 32) - NTP_UNIX_DELTA;
-	return s * NS_PER_S + ((frac * NS_PER_S + (1ULL << 31)) >> 32);
-}
-
-uint64_t
-pm_wire_ts_to_ns(uint64_t ts, uint16_t ee)
-{
-	if (ee & PM_EE_Z)
-		return pm_wire_ptp_to_ns(ts);
-	return pm_wire_ntp_to_ns(ts);
 }
 
 /*

@@ -389,7 +389,7 @@ static void
 pm_tx_flush(struct pm_lcore *lc, struct rte_mbuf **m, uint16_t n)
 {
 	const struct pm_prober *p = &pm_g;
-	uint64_t t1, ts, bytes = 0, sched = 0;
+	uint64_t t1, t1ns, ts, bytes = 0, sched = 0;
 	uint16_t i, sent;
 	struct pm_flow *f;
 
@@ -399,7 +399,8 @@ pm_tx_flush(struct pm_lcore *lc, struct rte_mbuf **m, uint16_t n)
 		t1 += pm_g.sched_lead_ticks;
 		sched = pm_port_nic_ticks(&p->port.ts, pm_tclock_ns(&pm_tsc, t1));
 	}
-	ts = pm_wire_ptp_from_ns(pm_tclock_ns(&pm_tsc, t1));
+	t1ns = pm_tclock_ns(&pm_tsc, t1);
+	ts = pm_wire_ptp_from_ns(t1ns);
 	for (i = 0; i < n; i++) {
 		f = &lc->flows[lc->pend_flow[i]];
 		if (likely(f->probe == PM_PROBE_STAMP))
@@ -411,7 +412,7 @@ pm_tx_flush(struct pm_lcore *lc, struct rte_mbuf **m, uint16_t n)
 		else
 			pm_wire_syn_stamp(rte_pktmbuf_mtod(m[i], uint8_t *),
 					  f->isn + lc->pend_seq[i]);
-		f->trk.slot[lc->pend_seq[i] & f->trk.mask].t1 = t1;
+		f->trk.slot[lc->pend_seq[i] & f->trk.mask].t1 = t1ns;
 		bytes += m[i]->pkt_len;
 		if (p->port.ts.tx_sched) {
 			*RTE_MBUF_DYNFIELD(m[i], p->port.ts.tx_off, uint64_t *) = sched;
@@ -456,7 +457,7 @@ pm_build(const struct pm_flow *f, struct rte_mbuf *m, uint16_t len)
  */
 static inline int
 pm_probe_take(struct pm_lcore *lc, uint32_t fi, struct rte_mbuf *m, uint16_t slot,
-	      uint64_t now)
+	      uint64_t now_ns)
 {
 	struct pm_flow *f = &lc->flows[fi];
 	uint16_t len = pm_g.trt[f->target].frame_len;
@@ -468,7 +469,7 @@ pm_probe_take(struct pm_lcore *lc, uint32_t fi, struct rte_mbuf *m, uint16_t slo
 		return -1;
 	}
 	pm_flow_roll(lc, f);
-	seq = pm_track_send(&f->trk, now);
+	seq = pm_track_send(&f->trk, now_ns);	/* restamped when sent */
 	if (seq < 0) {
 		PM_INC(lc, stalled, 1);
 		return 0;
@@ -522,6 +523,7 @@ pm_tx(struct pm_lcore *lc, uint64_t now)
 	uint32_t fi, tries;
 	struct pm_flow *f;
 	uint16_t n = 0, lim;
+	uint64_t now_ns;
 	int rc;
 
 	if (lc->npend) {
@@ -534,6 +536,7 @@ pm_tx(struct pm_lcore *lc, uint64_t now)
 	    (!p->cfg.line_rate && lc->flows[lc->heap[0]].next_tsc > now))
 		return 0;
 	pm_tb_refill(lc, now);
+	now_ns = pm_tclock_ns(&pm_tsc, now);
 	if (pm_spare_get(lc, m, PM_BURST) != 0) {
 		PM_INC(lc, no_mbuf, 1);
 		return 0;
@@ -551,7 +554,7 @@ pm_tx(struct pm_lcore *lc, uint64_t now)
 				lc->rr = 0;
 			if (unlikely(lc->flows[fi].retired))
 				continue;
-			rc = pm_probe_take(lc, fi, m[n], n, now);
+			rc = pm_probe_take(lc, fi, m[n], n, now_ns);
 			if (rc < 0)
 				break;
 			n += rc;
@@ -560,7 +563,7 @@ pm_tx(struct pm_lcore *lc, uint64_t now)
 		while (n < PM_BURST && lc->flows[lc->heap[0]].next_tsc <= now) {
 			fi = lc->heap[0];
 			f = &lc->flows[fi];
-			rc = pm_probe_take(lc, fi, m[n], n, now);
+			rc = pm_probe_take(lc, fi, m[n], n, now_ns);
 			if (rc < 0)
 				break;
 			if (rc == 0) {
@@ -869,7 +872,7 @@ pm_reply_stamp(struct pm_lcore *lc, struct rte_mbuf *m, const struct pm_pkt *pkt
 	s = &f->trk.slot[r->s_seq & f->trk.mask];
 	t1ns = 0;
 	if (s->seq == r->s_seq && s->state != PM_SLOT_FREE) {
-		t1ns = pm_tclock_ns(&pm_tsc, s->t1);
+		t1ns = s->t1;
 		if ((uint32_t)r->s_ts >= 1000000000u ||
 		    pm_wire_ptp_to_ns(r->s_ts) != t1ns) {
 			PM_INC(lc, bad_echo, 1);
@@ -962,7 +965,7 @@ pm_raw_reply(struct pm_lcore *lc, struct rte_mbuf *m, struct pm_flow *f,
 	pm_flow_roll(lc, f);
 	s = &f->trk.slot[seq & f->trk.mask];
 	if (s->seq == seq && s->state != PM_SLOT_FREE) {
-		t1ns = pm_tclock_ns(&pm_tsc, s->t1);
+		t1ns = s->t1;
 		if (check_echo && echo_ns != t1ns) {
 			PM_INC(lc, bad_echo, 1);
 			return;
@@ -1241,7 +1244,7 @@ pm_flow_loss_due(const struct pm_flow *f, uint64_t now)
 	for (seq = t->oldest; seq != t->next_seq; seq++) {
 		s = &t->slot[seq & t->mask];
 		if (s->state == PM_SLOT_OUTSTANDING)
-			return now >= s->t1 && now - s->t1 >= pm_g.timeout_ticks;
+			return now >= s->t1 && now - s->t1 >= pm_g.timeout_ns;
 	}
 	return 0;
 }
@@ -1250,6 +1253,7 @@ pm_flow_loss_due(const struct pm_flow *f, uint64_t now)
 static void
 pm_sweep(struct pm_lcore *lc, uint64_t now, uint32_t k)
 {
+	uint64_t now_ns = pm_tclock_ns(&pm_tsc, now);	/* tracker slots hold ns */
 	struct pm_flow *f;
 	uint32_t lost;
 
@@ -1277,7 +1281,7 @@ pm_sweep(struct pm_lcore *lc, uint64_t now, uint32_t k)
 			 * closes here, at a per-flow point of the first half of
 			 * the window, so a million flows do not hit the export
 			 * ring in the same millisecond. */
-			if (!pm_flow_loss_due(f, now) &&
+			if (!pm_flow_loss_due(f, now_ns) &&
 			    now - (lc->win_end_tsc - lc->win_ticks) <
 			    (((lc->sweep * 2654435761u) >> 16) * (lc->win_ticks / 2) >> 16)) {
 				if (++lc->sweep == lc->nflows)
@@ -1288,7 +1292,7 @@ pm_sweep(struct pm_lcore *lc, uint64_t now, uint32_t k)
 		}
 		if (++lc->sweep == lc->nflows)
 			lc->sweep = 0;
-		lost = pm_track_sweep(&f->trk, now, pm_g.timeout_ticks);
+		lost = pm_track_sweep(&f->trk, now_ns, pm_g.timeout_ns);
 		if (lost) {
 			PM_INC(lc, lost, lost);
 			lc->inflight -= lost;
@@ -1434,7 +1438,7 @@ pm_stamp_lcore(void *arg)
 {
 	struct pm_lcore *lc = arg;
 	const struct pm_prober *p = &pm_g;
-	uint64_t now, drain_end = 0, st_ticks, last_work;
+	uint64_t now, drain_end = 0, st_ticks, last_work, sweep_gap, sweep_next;
 	uint32_t i, k, idle = 0;
 	int quitting = 0, work;
 
@@ -1462,6 +1466,12 @@ pm_stamp_lcore(void *arg)
 	lc->st_switch_tsc = now + st_ticks;
 	k = lc->nflows / 256;
 	k = k < 8 ? 8 : (k > 1024 ? 1024 : k);
+	/* A whole pass of the sweep every 1/16 of the timeout or the window,
+	 * whichever is shorter, is often enough for both (losses, windows of
+	 * idle flows); sweeping on every turn only cost cycles at line rate. */
+	sweep_gap = RTE_MIN(p->timeout_ticks, lc->win_ticks) / 16 /
+		    ((lc->nflows + k - 1) / k + 1);
+	sweep_next = now;
 	last_work = now;
 
 	for (;;) {
@@ -1483,7 +1493,10 @@ pm_stamp_lcore(void *arg)
 		if (unlikely(p->cfg.trace_interval_s) && !quitting)
 			work += pm_trace_step(lc, now);
 		work += pm_rx(lc);
-		pm_sweep(lc, now, k);
+		if (now >= sweep_next) {
+			pm_sweep(lc, now, k);
+			sweep_next = now + sweep_gap;
+		}
 		if (now >= lc->st_switch_tsc) {
 			pm_status_flip(lc);
 			lc->st_switch_tsc += st_ticks;

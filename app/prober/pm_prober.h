@@ -276,6 +276,7 @@ struct pm_prober {
 	uint8_t dispatch;		/* queue 0's lcore dispatches replies */
 	uint32_t prober_id;
 	uint64_t timeout_ticks;
+	uint64_t timeout_ns;		/* the same: STAMP tracker slots hold ns */
 	uint64_t sched_lead_ticks;	/* send-on-timestamp lead */
 	uint16_t probe_ee;		/* Error Estimate of our t1 stamps */
 	uint8_t rdma;			/* engine rdma: no DPDK port */
