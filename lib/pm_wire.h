@@ -254,6 +254,17 @@ int pm_wire_probe_build(uint8_t *frame, size_t cap,
  * format) and Error Estimate, with an incremental UDP checksum update.
  * Cheap enough for the data path (touches only the changed words).
  */
+/**
+ * The same for a flow's probes on the data path, in two steps.  Once per
+ * flow, pm_wire_probe_stamp_base() on its built template takes the UDP
+ * checksum without the stamped words (-1: the template carries no UDP
+ * checksum, which stays 0).  Then pm_wire_probe_stamp_on() writes seq, t1
+ * and ee into any copy of that template, stamped before or not, and sets
+ * the checksum from the base: no load of the frame's old words, one fold.
+ */
+int32_t pm_wire_probe_stamp_base(const uint8_t *frame);
+void pm_wire_probe_stamp_on(uint8_t *frame, uint32_t seq, uint64_t ts,
+			    uint16_t ee, int32_t base);
 void pm_wire_probe_stamp(uint8_t *frame, uint32_t seq, uint64_t ts,
 			 uint16_t ee);
 

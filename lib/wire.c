@@ -728,6 +728,46 @@ pm_wire_probe_stamp(uint8_t *frame, uint32_t seq, uint64_t ts, uint16_t ee)
 	       hsum_of_be((uint64_t)seq + (ts >> 32) + (uint32_t)ts + ee), 1);
 }
 
+int32_t
+pm_wire_probe_stamp_base(const uint8_t *frame)
+{
+	const uint8_t *pl = frame + PM_PROBE_HDRS_LEN;
+	uint16_t hc;
+	uint32_t s;
+
+	memcpy(&hc, frame + PM_ETH_HLEN + PM_IP4_HLEN + 6, sizeof(hc));
+	if (hc == 0)
+		return -1;
+	/* ~HC + ~m of RFC 1624 eqn. 3, m the template's stamped words. */
+	s = (uint32_t)(uint16_t)~hc +
+	    (uint16_t)~hfold(hsum32(pl + PM_STAMP_OFF_SEQ) + hsum64(pl + PM_STAMP_OFF_TS) +
+			     hsum16(pl + PM_STAMP_OFF_EE));
+	s = (s & 0xffff) + (s >> 16);
+	return (int32_t)((s & 0xffff) + (s >> 16));
+}
+
+void
+pm_wire_probe_stamp_on(uint8_t *frame, uint32_t seq, uint64_t ts, uint16_t ee,
+		       int32_t base)
+{
+	uint8_t *pl = frame + PM_PROBE_HDRS_LEN;
+	uint16_t hc;
+	uint32_t s;
+
+	put32(pl + PM_STAMP_OFF_SEQ, seq);
+	put64(pl + PM_STAMP_OFF_TS, ts);
+	put16(pl + PM_STAMP_OFF_EE, ee);
+	if (base < 0)
+		return;
+	/* + m', the new words, summed from the registers. */
+	s = (uint32_t)base + hsum_of_be((uint64_t)seq + (ts >> 32) + (uint32_t)ts + ee);
+	s = (s & 0xffff) + (s >> 16);
+	hc = (uint16_t)~((s & 0xffff) + (s >> 16));
+	if (hc == 0)
+		hc = 0xffff;	/* RFC 768 */
+	memcpy(frame + PM_ETH_HLEN + PM_IP4_HLEN + 6, &hc, sizeof(hc));
+}
+
 /*
  * Set @flag in the TLV flags byte at payload offset @off, carrying the UDP
  * checksum over through the 16-bit word that holds it (the payload starts

@@ -404,8 +404,9 @@ pm_tx_flush(struct pm_lcore *lc, struct rte_mbuf **m, uint16_t n)
 	for (i = 0; i < n; i++) {
 		f = &lc->flows[lc->pend_flow[i]];
 		if (likely(f->probe == PM_PROBE_STAMP))
-			pm_wire_probe_stamp(rte_pktmbuf_mtod(m[i], uint8_t *),
-					    lc->pend_seq[i], ts, p->probe_ee);
+			pm_wire_probe_stamp_on(rte_pktmbuf_mtod(m[i], uint8_t *),
+					       lc->pend_seq[i], ts, p->probe_ee,
+					       f->csum_base);
 		else if (f->probe == PM_PROBE_ICMP)
 			pm_wire_ping_stamp(rte_pktmbuf_mtod(m[i], uint8_t *),
 					   lc->pend_seq[i], ts);
@@ -1655,6 +1656,8 @@ pm_flow_setup(struct pm_prober *p, struct pm_flow *fl, uint32_t fi, uint32_t t,
 	p->trt[t].frame_len = (uint16_t)len;
 	fl->head_len = (uint16_t)RTE_MIN(len, PM_HEAD_MAX);
 	memcpy(fl->head, tmp, fl->head_len);
+	if (tc->probe == PM_PROBE_STAMP)
+		fl->csum_base = pm_wire_probe_stamp_base(tmp);
 
 	pm_fkey_set(&key, tc->ip, fl->peer_port, fl->sport, pm_probe_proto[tc->probe]);
 	if (rte_hash_add_key_data(ftab, &key, (void *)(uintptr_t)fi) < 0) {

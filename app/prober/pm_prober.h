@@ -134,6 +134,7 @@ struct pm_flow {
 					 * no more probes, replies still taken;
 					 * 2 final summary written (atomic) */
 	uint32_t isn;			/* TCP: ISN of probe seq 0 */
+	int32_t csum_base;		/* STAMP: pm_wire_probe_stamp_base() of head */
 	uint8_t probe;			/* enum pm_probe_type */
 	uint8_t head[PM_HEAD_MAX];	/* frame head, seq/ts zero */
 };

@@ -498,6 +498,48 @@ test_probe_stamp_incremental(void **state)
 	/* and updating away from 0xffff is still exact */
 	pm_wire_probe_stamp(f, 5, 77, 0x8003);
 	assert_int_equal(rd16(f + 40), full_udp_csum(f, n));
+
+	/*
+	 * pm_wire_probe_stamp_on() from the template's base gives the same
+	 * bytes as pm_wire_probe_stamp(), on a fresh copy of the template and
+	 * on one stamped before (a probe restamped after the queue refused
+	 * it); a template without UDP checksum keeps 0.
+	 */
+	{
+		uint8_t tpl[256], g[256];
+		int32_t base;
+
+		build_probe(tpl, sizeof(tpl), 64);
+		base = pm_wire_probe_stamp_base(tpl);
+		assert_true(base >= 0 && base <= 0xffff);
+		memcpy(g, tpl, (size_t)n);
+		for (i = 0; i < 100000; i++) {
+			seq = (uint32_t)rng();
+			ts = rng();
+			ee = (uint16_t)rng();
+			memcpy(f, tpl, (size_t)n);
+			pm_wire_probe_stamp(f, seq, ts, ee);
+			if (i & 1)
+				memcpy(g, tpl, (size_t)n);
+			pm_wire_probe_stamp_on(g, seq, ts, ee, base);
+			assert_memory_equal(f, g, (size_t)n);
+		}
+		/* the computed zero that goes out as 0xffff */
+		memcpy(f, tpl, (size_t)n);
+		pm_wire_probe_stamp(f, 0, 0x0102030405060708ULL, 0x4001);
+		c = rd16(f + 40);
+		memcpy(f, tpl, (size_t)n);
+		pm_wire_probe_stamp(f, c, 0x0102030405060708ULL, 0x4001);
+		pm_wire_probe_stamp_on(g, c, 0x0102030405060708ULL, 0x4001, base);
+		assert_int_equal(rd16(g + 40), 0xffff);
+		assert_memory_equal(f, g, (size_t)n);
+		tpl[40] = tpl[41] = 0;
+		assert_int_equal(pm_wire_probe_stamp_base(tpl), -1);
+		memcpy(g, tpl, (size_t)n);
+		pm_wire_probe_stamp_on(g, 9, 99, 0x8001, -1);
+		assert_int_equal(rd16(g + 40), 0);
+		assert_int_equal(rd32(g + 42), 9);
+	}
 	assert_int_equal(pm_wire_parse(f, n, &pkt), PM_WIRE_OK);
 	(void)hit_ffff;
 }
