@@ -14,6 +14,11 @@
 # resolved (sent == received + lost), no duplicate or unmatched replies, at
 # least 99% answered, and the reflector reflected at least what came back.
 #
+# Then 3 s at line rate with the default in-flight cap (512 probes per probe
+# lcore): the rings never hold more than the reflector and the prober take,
+# so every probe is answered (lost 0, none late), and the turns the cap held
+# back are counted (inflight_held > 0).
+#
 # Both processes run in a namespace of their own: memif's control socket is
 # an abstract unix socket, which lives in the network namespace, and the
 # cleanup then finds anything left running there.  The prober stops first
@@ -52,6 +57,12 @@ pm_it_run 60 m "$PM_PROBER" -l 0-1 $(pm_it_eal p) \
 	--budget-pps 1000000 --duration $DUR --no-status \
 	--output "$tmp/out.json" 2>"$tmp/prober.err" || rc=$?
 t1=$(date +%s%N)
+lrc=0
+pm_it_run 60 m "$PM_PROBER" -l 0-1 $(pm_it_eal p) \
+	--vdev=net_memif0,role=client,socket=$sock -- \
+	--src-ip 10.0.0.1 --target 10.0.0.2 --line-rate --flows $FLOWS \
+	--budget-pps 100000000 --budget-mbps 1000000 --duration 3 --no-status \
+	--output "$tmp/line.json" 2>"$tmp/line.err" || lrc=$?
 rrc=0
 kill -0 "$refl" 2>/dev/null || echo "reflector died while the prober ran" >&2
 pm_it_sigint "$refl" || rrc=$?
@@ -77,4 +88,18 @@ pm_it_check "unmatched == 0" "no unmatched replies ($unmatched)"
 pm_it_check "sent > 0 && received * 100 >= sent * 99" \
 	"received $received >= 99% of sent $sent"
 pm_it_check "reflected >= received" "reflector reflected $reflected >= received $received"
+
+[ $lrc -eq 0 ] || cat "$tmp/line.err" >&2
+grep -E "counters:" "$tmp/line.err" || true
+l_tx=$(pm_it_ctr "$tmp/line.err" tx_pkts "counters:")
+l_rep=$(pm_it_ctr "$tmp/line.err" replies "counters:")
+l_lost=$(pm_it_ctr "$tmp/line.err" lost "counters:")
+l_late=$(pm_it_ctr "$tmp/line.err" late "counters:")
+l_held=$(pm_it_ctr "$tmp/line.err" inflight_held "counters:")
+echo "line rate, cap 512: sent $l_tx answered $l_rep lost $l_lost late $l_late" \
+	"turns held $l_held ($((l_rep / 3)) answered/s)"
+pm_it_check "lrc == 0" "line-rate prober exit status $lrc"
+pm_it_check "l_tx > 0 && l_rep == l_tx" "line rate: every probe answered ($l_rep of $l_tx)"
+pm_it_check "l_lost == 0 && l_late == 0" "line rate: none lost ($l_lost) or late ($l_late)"
+pm_it_check "l_held > 0" "line rate: turns held by the cap counted ($l_held)"
 pm_it_result "$tmp/prober.err" "$tmp/refl.err"
