@@ -14,7 +14,10 @@
 #   - all timestamps fall in the wall-clock interval of the run and in a
 #     sane order against the capture's own kernel timestamps;
 #   - the reflector delay t3 - t2 seen on the wire stays within the
-#     [min, max] of refl_delay_ns in the records.
+#     [min, max] of refl_delay_ns in the records, except for replies the
+#     prober set aside as anomalies (t3 - t2 longer than its own t4 - t1:
+#     the two hosts' clocks disagree, seen once on a loaded CI machine) --
+#     no more of those than its refl_anomaly counter says.
 #
 # Timestamps: pmesh writes PTPv2 truncated timestamps (32-bit seconds since
 # 1970, 32-bit nanoseconds) and says so with the Z bit of the error
@@ -74,14 +77,18 @@ tshark -r "$tmp/cap.pcap" -d udp.port==862,twamp.test -T fields -E separator=' '
 	pm_fail "tshark could not read the capture"
 }
 
+# Replies whose t3 - t2 the prober refused (counted, not in the records).
+anom=$(grep -o "refl_anomaly [0-9]*" "$tmp/prober.err" | tail -n 1 | cut -d" " -f2 || true)
+
 arc=0
-python3 - "$tmp/fields.txt" "$tmp/out.json" "$t_start" "$t_end" $FLOWS <<'EOF' || arc=$?
+python3 - "$tmp/fields.txt" "$tmp/out.json" "$t_start" "$t_end" $FLOWS "${anom:-0}" \
+	<<'EOF' || arc=$?
 import json, sys
 from collections import defaultdict
 from decimal import Decimal
 
 fields, records = sys.argv[1], sys.argv[2]
-t_start, t_end, nflows = (int(x) for x in sys.argv[3:6])
+t_start, t_end, nflows, anomalies = (int(x) for x in sys.argv[3:7])
 bad = []
 
 def check(cond, msg):
@@ -215,9 +222,15 @@ if refl:
     print("reflector delay t3-t2 on the wire: min %d max %d ns; records: min %s max %s"
           % (min(refl), max(refl), rmin, rmax))
 check(refl and min(refl) >= 0, "t3 >= t2 in every reply")
-check(refl and rmin is not None and min(refl) >= rmin - 1000 and
-      max(refl) <= rmax + 1000,
-      "wire reflector delays within records' refl_delay_ns [min, max] (+-1 us)")
+outside = [] if rmin is None else \
+    [d for d in refl if d < rmin - 1000 or d > rmax + 1000]
+if outside:
+    print("wire reflector delays outside the records' range: %s; prober's "
+          "refl_anomaly %d" % (sorted(outside)[:10], anomalies))
+check(refl and rmin is not None and len(outside) <= anomalies,
+      "wire reflector delays within records' refl_delay_ns [min, max] (+-1 us), "
+      "but for %d the prober counted as refl_anomaly (%d outside)"
+      % (anomalies, len(outside)))
 sys.exit(1 if bad else 0)
 EOF
 pm_it_check "arc == 0" "capture analysis"
