@@ -227,6 +227,15 @@ int pm_wire_parse_flags(const uint8_t *frame, uint32_t len, unsigned int flags,
 int pm_wire_stamp_reply_fast(const uint8_t *frame, uint32_t len, uint32_t dip,
 			     struct pm_pkt *pkt, struct pm_stamp_reflector *r);
 
+/**
+ * A request for the reflector in the common shape (untagged IPv4 without
+ * options, not fragmented, UDP to @dip with lengths that agree, IPv4 header
+ * checksum good): 1, with @pkt filled exactly as pm_wire_parse_flags() with
+ * PM_WIRE_F_NO_UDP_CSUM fills it.  0 for anything else: use that one.
+ */
+int pm_wire_stamp_request_fast(const uint8_t *frame, uint32_t len, uint32_t dip,
+			       struct pm_pkt *pkt);
+
 /** Decode a Session-Sender packet from a UDP payload (>= 44 bytes). */
 int pm_wire_stamp_sender_decode(const uint8_t *pl, uint32_t len,
 				struct pm_stamp_sender *s);

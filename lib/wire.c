@@ -594,6 +594,50 @@ pm_wire_stamp_reply_fast(const uint8_t *frame, uint32_t len, uint32_t dip,
 	return 1;
 }
 
+/*
+ * The reflector's common case in one pass: an untagged Ethernet frame with
+ * a 20-byte IPv4 header (checksum good), not fragmented, carrying UDP to
+ * @dip whose length agrees with IP's.  @pkt comes out exactly as
+ * pm_wire_parse_flags(PM_WIRE_F_NO_UDP_CSUM) fills it for such a frame; the
+ * UDP checksum is not looked at (the reply carries it over).  Anything else
+ * returns 0 and goes the general way, which also names the cause.
+ */
+int
+pm_wire_stamp_request_fast(const uint8_t *frame, uint32_t len, uint32_t dip,
+			   struct pm_pkt *pkt)
+{
+	const uint8_t *ip = frame + PM_ETH_HLEN;
+	const uint8_t *udp = ip + PM_IP4_HLEN;
+	uint32_t tot, ulen;
+
+	if (len < PM_PROBE_HDRS_LEN ||
+	    hsum16(frame + 12) != be16(ETHERTYPE_IPV4) || ip[0] != 0x45 ||
+	    ip[9] != IPPROTO_UDP_ || get32(ip + 16) != dip ||
+	    (get16(ip + 6) & (IP4_MF | IP4_OFFMASK)) != 0)
+		return 0;
+	tot = get16(ip + 2);
+	ulen = get16(udp + 4);
+	if (tot > len - PM_ETH_HLEN || tot < PM_IP4_HLEN + PM_UDP_HLEN ||
+	    ulen != tot - PM_IP4_HLEN || !ip4_hdr20_ok(ip))
+		return 0;
+	memcpy(pkt->dmac, frame, 6);
+	memcpy(pkt->smac, frame + 6, 6);
+	pkt->ethertype = ETHERTYPE_IPV4;
+	pkt->vlan = 0;
+	pkt->sip = get32(ip + 12);
+	pkt->dip = dip;
+	pkt->proto = IPPROTO_UDP_;
+	pkt->ttl = ip[8];
+	pkt->tos = ip[1];
+	pkt->sport = get16(udp);
+	pkt->dport = get16(udp + 2);
+	pkt->l3_off = PM_ETH_HLEN;
+	pkt->l4_off = PM_ETH_HLEN + PM_IP4_HLEN;
+	pkt->pl_off = PM_PROBE_HDRS_LEN;
+	pkt->pl_len = (uint16_t)(ulen - PM_UDP_HLEN);
+	return 1;
+}
+
 int
 pm_wire_stamp_sender_decode(const uint8_t *pl, uint32_t len,
 			    struct pm_stamp_sender *s)
@@ -793,6 +837,44 @@ tlv_flag(uint8_t *csum, uint8_t *pl, uint32_t off, uint8_t flag, uint32_t pl_len
 	}
 }
 
+/*
+ * The reflector fields of a 44-byte request (no TLVs), the same bytes as
+ * the general way writes, with the fewest operations: what moves (the
+ * sender's seq, timestamp and error estimate) is copied as raw bytes, and
+ * the checksum's new sum is taken from the values in registers, not from
+ * memory just written (a wide load over narrow stores would stall).
+ */
+static inline void
+reflect_base(uint8_t *pl, uint8_t *csum, uint64_t rx_ts, uint16_t ee,
+	     uint8_t ttl)
+{
+	const uint8_t tail[4] = { ttl, 0, 0, 0 };	/* S-TTL, MBZ */
+	uint64_t o_sum, n_sum, ts, rx;
+	uint32_t seq, t4;
+	uint16_t s_ee, r_ee, ssid;
+
+	o_sum = hsum40(pl + PM_STAMP_OFF_TS);
+	memcpy(&seq, pl + PM_STAMP_OFF_SEQ, 4);
+	memcpy(&ts, pl + PM_STAMP_OFF_TS, 8);
+	memcpy(&s_ee, pl + PM_STAMP_OFF_EE, 2);
+	memcpy(&ssid, pl + PM_STAMP_OFF_SSID, 2);
+	memcpy(&t4, tail, 4);
+	r_ee = be16(ee);
+	rx = be64(rx_ts);
+	/* seq (offset 0) stays: stateless, the reflector's seq is the sender's */
+	memset(pl + PM_STAMP_OFF_TS, 0, 8);		/* t3: set_tx_ts() */
+	memcpy(pl + PM_STAMP_OFF_EE, &r_ee, 2);
+	memcpy(pl + PM_STAMP_OFF_RX_TS, &rx, 8);
+	memcpy(pl + PM_STAMP_OFF_S_SEQ, &seq, 4);
+	memcpy(pl + PM_STAMP_OFF_S_TS, &ts, 8);
+	memcpy(pl + PM_STAMP_OFF_S_EE, &s_ee, 2);
+	memset(pl + PM_STAMP_OFF_S_EE + 2, 0, 2);
+	memcpy(pl + PM_STAMP_OFF_S_TTL, &t4, 4);
+	n_sum = (uint64_t)r_ee + ssid + (rx & 0xffffffffu) + (rx >> 32) + seq +
+		(ts & 0xffffffffu) + (ts >> 32) + s_ee + t4;
+	hcarry(csum, o_sum, n_sum, 1);
+}
+
 int
 pm_wire_stamp_reflect(uint8_t *frame, const struct pm_pkt *pkt,
 		      uint64_t rx_ts, uint16_t ee)
@@ -806,6 +888,10 @@ pm_wire_stamp_reflect(uint8_t *frame, const struct pm_pkt *pkt,
 	uint32_t off;
 	int rc;
 
+	if (pkt->pl_len == PM_STAMP_BASE_LEN) {
+		reflect_base(pl, udp + 6, rx_ts, ee, pkt->ttl);
+		goto headers;
+	}
 	rc = pm_wire_stamp_sender_decode(pl, pkt->pl_len, &s);
 	if (rc != PM_WIRE_OK)
 		return rc;
@@ -858,6 +944,7 @@ pm_wire_stamp_reflect(uint8_t *frame, const struct pm_pkt *pkt,
 			tlv_flag(csum, pl, off, PM_STAMP_TLV_F_U, pkt->pl_len);
 	}
 
+headers:
 	swap_bytes(frame, frame + 6, 6);
 	swap_bytes(ip + 12, ip + 16, 4);
 	swap_bytes(udp, udp + 2, 2);

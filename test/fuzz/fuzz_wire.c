@@ -119,6 +119,32 @@ check_fast(const uint8_t *buf, uint32_t len)
 	      rf.s_ts == rs.s_ts && rf.s_ee == rs.s_ee && rf.s_ttl == rs.s_ttl);
 }
 
+/*
+ * The reflector's one-pass request parse likewise: what it accepts the
+ * general parse (UDP checksum not checked) accepts with the same fields,
+ * and what that accepts in its shape, it accepts.
+ */
+static void
+check_request_fast(const uint8_t *buf, uint32_t len)
+{
+	struct pm_pkt pf, ps;
+	uint32_t dip;
+	int fast, rc;
+
+	if (len < 34)
+		return;
+	dip = (uint32_t)buf[30] << 24 | (uint32_t)buf[31] << 16 |
+	      (uint32_t)buf[32] << 8 | buf[33];
+	CHECK(pm_wire_stamp_request_fast(buf, len, dip + 1, &pf) == 0);
+	memset(&pf, 0, sizeof(pf));
+	fast = pm_wire_stamp_request_fast(buf, len, dip, &pf);
+	rc = pm_wire_parse_flags(buf, len, PM_WIRE_F_NO_UDP_CSUM, &ps);
+	if (rc == PM_WIRE_OK && ps.l3_off == 14 && ps.l4_off == 34 && ps.dip == dip)
+		CHECK(fast == 1);
+	if (fast)
+		CHECK(rc == PM_WIRE_OK && memcmp(&pf, &ps, sizeof(pf)) == 0);
+}
+
 static int
 fix_checksums(uint8_t *buf, uint32_t len, struct pm_pkt *pkt)
 {
@@ -164,8 +190,10 @@ exercise_copy(const uint8_t *data, size_t size)
 	if (buf == NULL)
 		return;
 	memcpy(buf, data, size);
+	check_request_fast(buf, len);
 	rc = fix_checksums(buf, len, &pkt);
 	check_fast(buf, len);
+	check_request_fast(buf, len);
 	if (rc == PM_WIRE_OK) {
 		CHECK((uint32_t)pkt.pl_off + pkt.pl_len <= len);
 		rc = pm_wire_stamp_sender_decode(buf + pkt.pl_off, pkt.pl_len,

@@ -1182,6 +1182,164 @@ test_icmp_quote(void **state)
 	assert_int_equal(pm_wire_icmp_quote(f, &pkt, &q), PM_WIRE_IP_CSUM);
 }
 
+/* One's complement difference a - b of two 16-bit checksums, with the
+ * two zeros (0x0000, 0xffff) read as one. */
+static uint16_t
+oc_diff(uint16_t a, uint16_t b)
+{
+	uint32_t s = (uint32_t)a + (uint16_t)~b;
+
+	s = (s & 0xffff) + (s >> 16);
+	return s == 0xffff ? 0 : (uint16_t)s;
+}
+
+/* A 44-byte request (the reflector's common case) comes back with the
+ * fields RFC 8762 4.3 gives, whatever the sender put in its MBZ bytes, and
+ * with the request's checksum error, if any, carried over unchanged: a
+ * valid checksum stays valid, none (0) stays none, a wrong one stays
+ * exactly as wrong. */
+static void
+test_reflect_base_random(void **state)
+{
+	uint8_t f[128], req[128];
+	struct pm_probe_hdr h;
+	struct pm_pkt pkt, rp;
+	uint16_t r_ee, csum, want, err;
+	uint64_t t2;
+	int n, i, k, kind;
+
+	(void)state;
+	for (i = 0; i < 100000; i++) {
+		probe_hdr_init(&h, 44);
+		h.ttl = (uint8_t)(1 + rng() % 255);
+		n = pm_wire_probe_build(f, sizeof(f), &h);
+		assert_int_equal(n, PM_PROBE_HDRS_LEN + 44);
+		for (k = 0; k < 44; k++)
+			f[PM_PROBE_HDRS_LEN + k] = (uint8_t)rng();
+		assert_int_equal(pm_wire_parse_flags(f, n, PM_WIRE_F_NO_UDP_CSUM, &pkt),
+				 PM_WIRE_OK);
+		pm_wire_udp_csum_set(f, &pkt);
+		kind = i % 3;		/* valid, none, wrong */
+		if (kind == 1)
+			wr16(f + 40, 0);
+		else if (kind == 2) {	/* wrong, and not 0 (that is "none") */
+			csum = rd16(f + 40);
+			do
+				want = (uint16_t)(csum + 1 + rng() % 0xfffe);
+			while (want == 0);
+			wr16(f + 40, want);
+		}
+		memcpy(req, f, n);
+		t2 = rng();
+		r_ee = (uint16_t)rng();
+		assert_int_equal(pm_wire_stamp_request_fast(f, n, IP_B, &pkt), 1);
+		assert_int_equal(pm_wire_stamp_reflect(f, &pkt, t2, r_ee), PM_WIRE_OK);
+
+		/* Headers: swapped, TTL 255, IPv4 checksum valid. */
+		assert_memory_equal(f, req + 6, 6);
+		assert_memory_equal(f + 6, req, 6);
+		assert_memory_equal(f + 26, req + 30, 4);
+		assert_memory_equal(f + 30, req + 26, 4);
+		assert_memory_equal(f + 34, req + 36, 2);
+		assert_memory_equal(f + 36, req + 34, 2);
+		assert_int_equal(f[22], 255);
+		/* Payload, byte by byte against the request. */
+		assert_memory_equal(f + 42, req + 42, 4);		/* seq */
+		for (k = 4; k < 12; k++)
+			assert_int_equal(f[42 + k], 0);			/* t3 */
+		assert_int_equal(rd16(f + 42 + 12), r_ee);
+		assert_memory_equal(f + 42 + 14, req + 42 + 14, 2);	/* ssid */
+		assert_true(((uint64_t)rd32(f + 42 + 16) << 32 | rd32(f + 42 + 20)) == t2);
+		assert_memory_equal(f + 42 + 24, req + 42, 4);		/* s_seq */
+		assert_memory_equal(f + 42 + 28, req + 42 + 4, 8);	/* s_ts */
+		assert_memory_equal(f + 42 + 36, req + 42 + 12, 2);	/* s_ee */
+		assert_int_equal(rd16(f + 42 + 38), 0);
+		assert_int_equal(f[42 + 40], h.ttl);
+		assert_int_equal(f[42 + 41], 0);
+		assert_int_equal(rd16(f + 42 + 42), 0);
+		assert_int_equal(pm_wire_parse_flags(f, n, PM_WIRE_F_NO_UDP_CSUM, &rp),
+				 PM_WIRE_OK);	/* IPv4 header checksum good */
+		/* t3 too, then the UDP checksum's error against the request's. */
+		pm_wire_stamp_set_tx_ts(f, &rp, rng());
+		csum = rd16(f + 40);
+		if (kind == 1) {
+			assert_int_equal(csum, 0);
+			continue;
+		}
+		want = full_udp_csum(f, n);
+		err = oc_diff(rd16(req + 40), full_udp_csum(req, n));
+		assert_int_equal(oc_diff(csum, want), err);
+		if (kind == 0)
+			assert_int_equal(pm_wire_parse(f, n, &rp), PM_WIRE_OK);
+		else
+			assert_int_equal(pm_wire_parse(f, n, &rp), PM_WIRE_UDP_CSUM);
+	}
+}
+
+/* The reflector's one-pass parse accepts only what the general parse
+ * accepts, and then fills the same: frames damaged at random, cut short,
+ * tagged, with options, fragments, to another address. */
+static void
+test_request_fast(void **state)
+{
+	uint8_t f[PM_STAMP_MAX_PAYLOAD + 64], g[sizeof(f) + 4];
+	static const uint16_t lens[] = { 44, 48, 1400 };
+	struct pm_pkt a, b;
+	uint32_t len;
+	unsigned int fast = 0, slow = 0;
+	int n, i, k, rc;
+
+	(void)state;
+	for (i = 0; i < 300000; i++) {
+		n = build_probe(f, sizeof(f), lens[i % 3]);
+		pm_wire_probe_stamp(f, (uint32_t)i, rng(), 0x8001);
+		len = (uint32_t)n;
+		if (i % 4) {	/* damage 1..3 bytes of the headers */
+			for (k = 0; k < 1 + i % 3; k++)
+				f[rng() % (PM_PROBE_HDRS_LEN + 4)] ^= (uint8_t)(1 + rng() % 255);
+		}
+		if (i % 5 == 1)
+			len = (uint32_t)(rng() % (n + 1));
+		memset(&a, 0, sizeof(a));
+		memset(&b, 0, sizeof(b));
+		if (pm_wire_stamp_request_fast(f, len, IP_B, &a)) {
+			fast++;
+			assert_int_equal(pm_wire_parse_flags(f, len, PM_WIRE_F_NO_UDP_CSUM, &b),
+					 PM_WIRE_OK);
+			assert_memory_equal(&a, &b, sizeof(a));
+		} else {
+			rc = pm_wire_parse_flags(f, len, PM_WIRE_F_NO_UDP_CSUM, &b);
+			if (rc == PM_WIRE_OK)
+				slow++;
+			/* Only a frame for another address may parse OK here. */
+			assert_true(rc != PM_WIRE_OK || b.dip != IP_B);
+		}
+	}
+	assert_true(fast > 75000);
+	assert_true(slow > 0 || fast > 0);
+
+	/* Shapes the general way takes: VLAN tag, IPv4 options, fragment. */
+	n = build_probe(f, sizeof(f), 44);
+	assert_int_equal(pm_wire_stamp_request_fast(f, n, IP_B, &a), 1);
+	assert_int_equal(pm_wire_stamp_request_fast(f, n, IP_A, &a), 0);
+	assert_int_equal(pm_wire_stamp_request_fast(f, n - 1, IP_B, &a), 0);
+	memcpy(g, f, 12);
+	wr16(g + 12, 0x8100);
+	wr16(g + 14, 7);
+	memcpy(g + 16, f + 12, n - 12);
+	assert_int_equal(pm_wire_stamp_request_fast(g, n + 4, IP_B, &a), 0);
+	assert_int_equal(pm_wire_parse_flags(g, n + 4, PM_WIRE_F_NO_UDP_CSUM, &b),
+			 PM_WIRE_OK);
+	f[PM_ETH_HLEN + 6] |= 0x20;	/* MF */
+	assert_int_equal(pm_wire_stamp_request_fast(f, n, IP_B, &a), 0);
+	f[PM_ETH_HLEN + 6] &= (uint8_t)~0x20;
+	f[PM_ETH_HLEN] = 0x46;		/* IHL 6 */
+	assert_int_equal(pm_wire_stamp_request_fast(f, n, IP_B, &a), 0);
+	f[PM_ETH_HLEN] = 0x45;
+	f[PM_PROBE_HDRS_LEN + 3] ^= 1;	/* seq: UDP checksum now wrong */
+	assert_int_equal(pm_wire_stamp_request_fast(f, n, IP_B, &a), 1);
+}
+
 /* With a UDP checksum in the request, the reply's (carried over through
  * the base fields and any TLV flag set) verifies, for TLVs that tile and
  * for padding that does not, at every length and odd lengths too. */
@@ -1427,6 +1585,8 @@ main(void)
 		cmocka_unit_test(test_cause_str),
 		cmocka_unit_test(test_csum_partial_matches_reference),
 		cmocka_unit_test(test_reflect_keeps_checksum_valid),
+		cmocka_unit_test(test_reflect_base_random),
+		cmocka_unit_test(test_request_fast),
 		cmocka_unit_test(test_sender_offsets),
 		cmocka_unit_test(test_reflector_offsets),
 		cmocka_unit_test(test_tlv_check),
