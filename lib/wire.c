@@ -548,6 +548,54 @@ reflector_fields(const uint8_t *pl, struct pm_stamp_reflector *r)
 }
 
 /*
+ * The shape both one-pass parses take: an untagged Ethernet frame, a
+ * 20-byte IPv4 header with a good checksum, not a fragment, UDP to @dip
+ * with a length that agrees with IP's and at least @min_pl payload bytes.
+ * Returns the UDP length, or 0 for anything else.
+ */
+static inline uint32_t
+udp4_plain(const uint8_t *frame, uint32_t len, uint32_t dip, uint32_t min_pl)
+{
+	const uint8_t *ip = frame + PM_ETH_HLEN;
+	uint32_t tot, ulen;
+
+	if (len < PM_PROBE_HDRS_LEN + min_pl ||
+	    hsum16(frame + 12) != be16(ETHERTYPE_IPV4) || ip[0] != 0x45 ||
+	    ip[9] != IPPROTO_UDP_ || get32(ip + 16) != dip ||
+	    (get16(ip + 6) & (IP4_MF | IP4_OFFMASK)) != 0)
+		return 0;
+	tot = get16(ip + 2);
+	ulen = get16(ip + PM_IP4_HLEN + 4);
+	if (tot > len - PM_ETH_HLEN || ulen != tot - PM_IP4_HLEN ||
+	    ulen < PM_UDP_HLEN + min_pl || !ip4_hdr20_ok(ip))
+		return 0;
+	return ulen;
+}
+
+/* @pkt's fields (all but the MACs) for a frame udp4_plain() accepted. */
+static inline void
+udp4_plain_fill(const uint8_t *frame, uint32_t dip, uint32_t ulen,
+		struct pm_pkt *pkt)
+{
+	const uint8_t *ip = frame + PM_ETH_HLEN;
+	const uint8_t *udp = ip + PM_IP4_HLEN;
+
+	pkt->ethertype = ETHERTYPE_IPV4;
+	pkt->vlan = 0;
+	pkt->sip = get32(ip + 12);
+	pkt->dip = dip;
+	pkt->proto = IPPROTO_UDP_;
+	pkt->ttl = ip[8];
+	pkt->tos = ip[1];
+	pkt->sport = get16(udp);
+	pkt->dport = get16(udp + 2);
+	pkt->l3_off = PM_ETH_HLEN;
+	pkt->l4_off = PM_ETH_HLEN + PM_IP4_HLEN;
+	pkt->pl_off = PM_PROBE_HDRS_LEN;
+	pkt->pl_len = (uint16_t)(ulen - PM_UDP_HLEN);
+}
+
+/*
  * The prober's common case in one pass: an untagged Ethernet frame with an
  * IPv4 header of 20 bytes, not fragmented, carrying UDP to @dip with good
  * checksums and a STAMP payload of at least 44 bytes.  The same checks as
@@ -561,36 +609,13 @@ pm_wire_stamp_reply_fast(const uint8_t *frame, uint32_t len, uint32_t dip,
 			 struct pm_pkt *pkt, struct pm_stamp_reflector *r)
 {
 	const uint8_t *ip = frame + PM_ETH_HLEN;
-	const uint8_t *udp = ip + PM_IP4_HLEN;
-	const uint8_t *pl = udp + PM_UDP_HLEN;
-	uint32_t tot, ulen;
+	uint32_t ulen;
 
-	if (len < PM_ETH_HLEN + PM_IP4_HLEN + PM_UDP_HLEN + PM_STAMP_BASE_LEN ||
-	    hsum16(frame + 12) != be16(ETHERTYPE_IPV4) || ip[0] != 0x45 ||
-	    ip[9] != IPPROTO_UDP_ || get32(ip + 16) != dip ||
-	    (get16(ip + 6) & (IP4_MF | IP4_OFFMASK)) != 0)
+	ulen = udp4_plain(frame, len, dip, PM_STAMP_BASE_LEN);
+	if (ulen == 0 || !udp_csum_ok(ip, ip + PM_IP4_HLEN, (uint16_t)ulen))
 		return 0;
-	tot = get16(ip + 2);
-	ulen = get16(udp + 4);
-	if (tot > len - PM_ETH_HLEN || ulen != tot - PM_IP4_HLEN ||
-	    ulen < PM_UDP_HLEN + PM_STAMP_BASE_LEN)
-		return 0;
-	if (!ip4_hdr20_ok(ip) || !udp_csum_ok(ip, udp, (uint16_t)ulen))
-		return 0;
-	pkt->ethertype = ETHERTYPE_IPV4;
-	pkt->vlan = 0;
-	pkt->proto = IPPROTO_UDP_;
-	pkt->tos = ip[1];
-	pkt->ttl = ip[8];
-	pkt->sip = get32(ip + 12);
-	pkt->dip = dip;
-	pkt->sport = get16(udp);
-	pkt->dport = get16(udp + 2);
-	pkt->l3_off = PM_ETH_HLEN;
-	pkt->l4_off = PM_ETH_HLEN + PM_IP4_HLEN;
-	pkt->pl_off = PM_PROBE_HDRS_LEN;
-	pkt->pl_len = (uint16_t)(ulen - PM_UDP_HLEN);
-	reflector_fields(pl, r);
+	udp4_plain_fill(frame, dip, ulen, pkt);
+	reflector_fields(frame + PM_PROBE_HDRS_LEN, r);
 	return 1;
 }
 
@@ -606,35 +631,14 @@ int
 pm_wire_stamp_request_fast(const uint8_t *frame, uint32_t len, uint32_t dip,
 			   struct pm_pkt *pkt)
 {
-	const uint8_t *ip = frame + PM_ETH_HLEN;
-	const uint8_t *udp = ip + PM_IP4_HLEN;
-	uint32_t tot, ulen;
+	uint32_t ulen;
 
-	if (len < PM_PROBE_HDRS_LEN ||
-	    hsum16(frame + 12) != be16(ETHERTYPE_IPV4) || ip[0] != 0x45 ||
-	    ip[9] != IPPROTO_UDP_ || get32(ip + 16) != dip ||
-	    (get16(ip + 6) & (IP4_MF | IP4_OFFMASK)) != 0)
-		return 0;
-	tot = get16(ip + 2);
-	ulen = get16(udp + 4);
-	if (tot > len - PM_ETH_HLEN || tot < PM_IP4_HLEN + PM_UDP_HLEN ||
-	    ulen != tot - PM_IP4_HLEN || !ip4_hdr20_ok(ip))
+	ulen = udp4_plain(frame, len, dip, 0);
+	if (ulen == 0)
 		return 0;
 	memcpy(pkt->dmac, frame, 6);
 	memcpy(pkt->smac, frame + 6, 6);
-	pkt->ethertype = ETHERTYPE_IPV4;
-	pkt->vlan = 0;
-	pkt->sip = get32(ip + 12);
-	pkt->dip = dip;
-	pkt->proto = IPPROTO_UDP_;
-	pkt->ttl = ip[8];
-	pkt->tos = ip[1];
-	pkt->sport = get16(udp);
-	pkt->dport = get16(udp + 2);
-	pkt->l3_off = PM_ETH_HLEN;
-	pkt->l4_off = PM_ETH_HLEN + PM_IP4_HLEN;
-	pkt->pl_off = PM_PROBE_HDRS_LEN;
-	pkt->pl_len = (uint16_t)(ulen - PM_UDP_HLEN);
+	udp4_plain_fill(frame, dip, ulen, pkt);
 	return 1;
 }
 
