@@ -1288,7 +1288,9 @@ jp_str_field(struct jp *j, struct jctx *c, int k)
 static int
 jp_flags(struct jp *j, struct jctx *c)
 {
-	static const char *const names[] = { "owd", "no_refl_ts", "final", "burst" };
+	static const char *const names[] = {
+		"owd", "no_refl_ts", "final", "burst", "stall"
+	};
 	char s[JP_STR_MAX], show[48];
 	unsigned int i;
 	int rc;
@@ -1308,7 +1310,8 @@ jp_flags(struct jp *j, struct jctx *c)
 		if (i == sizeof(names) / sizeof(names[0]))
 			return jp_fail(j, "flags", "unknown flag '%s'",
 				       jp_show(s, show, sizeof(show)));
-		/* Bit i is names[i]: PM_REC_F_OWD, _NO_REFL_TS, _FINAL, _BURST. */
+		/* Bit i is names[i]: PM_REC_F_OWD, _NO_REFL_TS, _FINAL, _BURST,
+		 * _STALL. */
 		c->v[JK_FLAGS] |= 1u << i;
 		if (jp_eat(j, ','))
 			continue;

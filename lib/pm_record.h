@@ -56,6 +56,10 @@ enum pm_engine_id {
 #define PM_REC_F_BURST		0x0008	/**< probed faster in this window after a
 					 * loss (adaptive probing): sent is
 					 * higher than the rate says */
+#define PM_REC_F_STALL		0x0010	/**< the prober's lcore did not run
+					 * for > 10 ms in this window: replies
+					 * that waited meanwhile carry the wait
+					 * in their RTT when t4 is the TSC */
 
 /** Minimum / maximum / sum of a delay, ns. min is UINT64_MAX when n == 0. */
 struct pm_rec_stat {

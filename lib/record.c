@@ -29,7 +29,8 @@ _Static_assert(sizeof(struct pm_hist_ent) == 8, "record entry layout");
 _Static_assert(PM_REC_ENT0 >= 1 && PM_REC_ENTN > PM_REC_ENT0,
 	       "record entry capacity");
 _Static_assert(PM_REC_F_OWD == 1 << 0 && PM_REC_F_NO_REFL_TS == 1 << 1 &&
-	       PM_REC_F_FINAL == 1 << 2 && PM_REC_F_BURST == 1 << 3,
+	       PM_REC_F_FINAL == 1 << 2 && PM_REC_F_BURST == 1 << 3 &&
+	       PM_REC_F_STALL == 1 << 4,
 	       "flag names in pm_record_json()");
 /* nparts is a uint8_t: even two full dense histograms must fit. */
 _Static_assert(1 + (2 * PM_HIST_NBUCKETS + PM_REC_ENTN - 1) / PM_REC_ENTN
@@ -588,8 +589,10 @@ pm_record_json(const struct pm_record *recs, unsigned int n,
 	const struct pm_rec_body *b = &recs[0].p0.b;
 	struct rec_out o = { .buf = buf, .cap = cap };
 	struct rec_hview hv;
-	/* Indexed by bit: PM_REC_F_OWD, _NO_REFL_TS, _FINAL, _BURST. */
-	static const char *const flag_names[] = { "owd", "no_refl_ts", "final", "burst" };
+	/* Indexed by bit: PM_REC_F_OWD, _NO_REFL_TS, _FINAL, _BURST, _STALL. */
+	static const char *const flag_names[] = {
+		"owd", "no_refl_ts", "final", "burst", "stall"
+	};
 	unsigned int nflags = 0;
 	uint64_t rtt_n, done;
 	size_t i;

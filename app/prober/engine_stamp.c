@@ -268,6 +268,8 @@ pm_flow_close(struct pm_lcore *lc, struct pm_flow *f, uint16_t flags)
 	h.kind = PM_REC_SUMMARY;
 	h.engine = pm_probe_engine[f->probe];
 	h.flags = f->rflags | flags;
+	if (unlikely(f->win >= lc->stall_win0 && f->win <= lc->stall_win1))
+		h.flags |= PM_REC_F_STALL;
 	h.prober_id = p->prober_id;
 	h.lcore = (uint16_t)lc->lcore_id;
 	h.seq = lc->rec_seq;
@@ -1434,12 +1436,33 @@ pm_lcore_win_start(struct pm_lcore *lc, uint64_t now)
 	lc->win_end_tsc = now + pm_tclock_ticks(&pm_tsc, (lc->win + 1) * wns - now_ns);
 }
 
+/*
+ * The lcore did not run from @from to @now (TSC): see PM_STALL_NS.  Counted,
+ * and the windows it spans get PM_REC_F_STALL in their records (with the
+ * ones of a stall just before, if they touch: flows close their windows
+ * lazily, so an older range may still be due).
+ */
+static void
+pm_lcore_stalled(struct pm_lcore *lc, uint64_t from, uint64_t now)
+{
+	uint64_t wns = (uint64_t)pm_g.cfg.window_ms * 1000000ULL;
+	uint64_t w0 = pm_tclock_ns(&pm_tsc, from) / wns;
+	uint64_t w1 = pm_tclock_ns(&pm_tsc, now) / wns;
+
+	PM_INC(lc, lcore_stalls, 1);
+	PM_INC(lc, lcore_stall_us, pm_tclock_delta_ns(&pm_tsc, now - from) / 1000);
+	if (lc->stall_win1 == 0 || w0 > lc->stall_win1 + 1)
+		lc->stall_win0 = w0;
+	lc->stall_win1 = w1;
+}
+
 static int
 pm_stamp_lcore(void *arg)
 {
 	struct pm_lcore *lc = arg;
 	const struct pm_prober *p = &pm_g;
 	uint64_t now, drain_end = 0, st_ticks, last_work, sweep_gap, sweep_next;
+	uint64_t last_turn;
 	uint32_t i, k, idle = 0;
 	int quitting = 0, work;
 
@@ -1474,9 +1497,16 @@ pm_stamp_lcore(void *arg)
 		    ((lc->nflows + k - 1) / k + 1);
 	sweep_next = now;
 	last_work = now;
+	last_turn = now;
 
 	for (;;) {
 		now = rte_rdtsc();
+		if (unlikely(now - last_turn > p->stall_ticks)) {
+			pm_lcore_stalled(lc, last_turn, now);
+			if (sweep_next < now + p->stall_hold_ticks)
+				sweep_next = now + p->stall_hold_ticks;
+		}
+		last_turn = now;
 		if (unlikely(__atomic_load_n(&lc->pending, __ATOMIC_ACQUIRE) != NULL) &&
 		    lc->npend == 0 && !quitting)
 			pm_flowset_take(lc, lc->pending, now);
@@ -1510,6 +1540,7 @@ pm_stamp_lcore(void *arg)
 		} else if (p->cfg.idle_sleep_us && ++idle > 64) {
 			pm_lcore_idle(lc, now, last_work, lc->heap_n ?
 				      lc->flows[lc->heap[0]].next_tsc : UINT64_MAX);
+			last_turn = rte_rdtsc();	/* a sleep we chose */
 		}
 	}
 	if (lc->npend) {

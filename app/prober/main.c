@@ -818,6 +818,8 @@ main(int argc, char **argv)
 	}
 	p->timeout_ticks = pm_tclock_ticks(&pm_tsc, (uint64_t)p->cfg.timeout_ms * 1000000ULL);
 	p->timeout_ns = (uint64_t)p->cfg.timeout_ms * 1000000ULL;
+	p->stall_ticks = pm_tclock_ticks(&pm_tsc, PM_STALL_NS);
+	p->stall_hold_ticks = pm_tclock_ticks(&pm_tsc, PM_STALL_HOLD_NS);
 	p->sched_lead_ticks = pm_tclock_ticks(&pm_tsc, PM_TX_SCHED_LEAD_NS);
 	p->probe_ee = pm_wire_ee_make(p->cfg.clock_synced, 1, pm_tsc.err_ns);
 	p->rdma = strcmp(p->cfg.engine, "rdma") == 0;

@@ -73,7 +73,19 @@ struct pm_lcore_stats {
 	uint64_t bursts;		/* adaptive probing: lossy flows sped up */
 	uint64_t tcp_rst_out;		/* resets sent: SYN-ACKs and strays closed */
 	uint64_t tcp_other;		/* TCP segments that answer no SYN probe */
+	uint64_t lcore_stalls;		/* turns that came > PM_STALL_NS late */
+	uint64_t lcore_stall_us;	/* the time those gaps lasted, in all */
 };
+
+/*
+ * A probe lcore that does not run for this long (preempted, a VM paused,
+ * an SMI) is counted as stalled: replies that came meanwhile wait in its RX
+ * ring, so their t4 (TSC at rx_burst) is late by up to the gap, and the
+ * sweep holds off for PM_STALL_HOLD_NS so that those replies are taken
+ * before their probes' timeouts are judged.
+ */
+#define PM_STALL_NS		(10 * 1000 * 1000ULL)
+#define PM_STALL_HOLD_NS	(20 * 1000 * 1000ULL)
 
 /*
  * Path discovery of one lcore: one flow at a time, Paris traceroute style.
@@ -171,6 +183,8 @@ struct pm_lcore {
 	uint32_t *heap;			/* flow indices, min-heap on next_tsc */
 	uint32_t heap_n;
 	uint32_t sweep;			/* sweep cursor */
+	uint64_t stall_win0;		/* windows the last stall spanned */
+	uint64_t stall_win1;		/* (PM_REC_F_STALL), 0/0: none */
 	struct rte_hash *ftab;		/* (peer ip, peer port, sport) -> flow */
 	uint32_t *ssid_map;		/* SSID -> flow index + 1 (fast path) */
 	uint32_t rr;			/* line rate: next flow to send */
@@ -278,6 +292,8 @@ struct pm_prober {
 	uint32_t prober_id;
 	uint64_t timeout_ticks;
 	uint64_t timeout_ns;		/* the same: STAMP tracker slots hold ns */
+	uint64_t stall_ticks;		/* PM_STALL_NS in TSC ticks */
+	uint64_t stall_hold_ticks;	/* PM_STALL_HOLD_NS in TSC ticks */
 	uint64_t sched_lead_ticks;	/* send-on-timestamp lead */
 	uint16_t probe_ee;		/* Error Estimate of our t1 stamps */
 	uint8_t rdma;			/* engine rdma: no DPDK port */

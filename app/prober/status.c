@@ -159,6 +159,8 @@ pm_tel_lcores(const char *cmd, const char *params, struct rte_tel_data *d)
 		PM_TEL(bursts);
 		PM_TEL(tcp_rst_out);
 		PM_TEL(tcp_other);
+		PM_TEL(lcore_stalls);
+		PM_TEL(lcore_stall_us);
 #undef PM_TEL
 		for (k = 1; k < PM_WIRE_CAUSE_MAX; k++) {
 			char nm[32];
@@ -296,7 +298,7 @@ pm_status_final(struct pm_prober *p, FILE *out)
 		"icmp_out",
 		"summaries", "summaries_dropped", "dispatched", "dispatch_dropped",
 		"trace_probes", "trace_answers", "trace_stray", "paths", "paths_dropped",
-		"bursts", "tcp_rst_out", "tcp_other",
+		"bursts", "tcp_rst_out", "tcp_other", "lcore_stalls", "lcore_stall_us",
 	};
 
 	memset(v, 0, sizeof(v));
@@ -311,6 +313,7 @@ pm_status_final(struct pm_prober *p, FILE *out)
 			st->summaries_dropped, st->dispatched, st->dispatch_dropped,
 			st->trace_probes, st->trace_answers, st->trace_stray, st->paths,
 			st->paths_dropped, st->bursts, st->tcp_rst_out, st->tcp_other,
+			st->lcore_stalls, st->lcore_stall_us,
 		};
 
 		n = RTE_DIM(f);

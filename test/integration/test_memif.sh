@@ -14,10 +14,15 @@
 # resolved (sent == received + lost), no duplicate or unmatched replies, at
 # least 99% answered, and the reflector reflected at least what came back.
 #
-# Then 3 s at line rate with the default in-flight cap (512 probes per probe
+# Then 4 s at line rate with the default in-flight cap (512 probes per probe
 # lcore): the rings never hold more than the reflector and the prober take,
 # so every probe is answered (lost 0, none late), and the turns the cap held
-# back are counted (inflight_held > 0).
+# back are counted (inflight_held > 0).  Half way the prober is stopped
+# (SIGSTOP) for 1.3 s, longer than the 1 s loss timeout, as a preempted lcore
+# or a paused VM would be: the replies of the probes in flight wait in its RX
+# ring meanwhile, and must be taken as answers, not declared lost, when it
+# runs again; the stall is counted (lcore_stalls) and the records of the
+# windows it spans carry the "stall" flag.
 #
 # Both processes run in a namespace of their own: memif's control socket is
 # an abstract unix socket, which lives in the network namespace, and the
@@ -58,11 +63,20 @@ pm_it_run 60 m "$PM_PROBER" -l 0-1 $(pm_it_eal p) \
 	--output "$tmp/out.json" 2>"$tmp/prober.err" || rc=$?
 t1=$(date +%s%N)
 lrc=0
-pm_it_run 60 m "$PM_PROBER" -l 0-1 $(pm_it_eal p) \
+pm_bg pm_exec m timeout 60 "$PM_PROBER" -l 0-1 $(pm_it_eal p) \
 	--vdev=net_memif0,role=client,socket=$sock -- \
 	--src-ip 10.0.0.1 --target 10.0.0.2 --line-rate --flows $FLOWS \
-	--budget-pps 100000000 --budget-mbps 1000000 --duration 3 --no-status \
-	--output "$tmp/line.json" 2>"$tmp/line.err" || lrc=$?
+	--budget-pps 100000000 --budget-mbps 1000000 --duration 4 --no-status \
+	--output "$tmp/line.json" 2>"$tmp/line.err"
+line=$PM_BG_PID
+sleep 2
+lpid=$(pgrep -P "$line" | head -n 1 || true)
+if [ -n "$lpid" ]; then
+	kill -STOP "$lpid"
+	sleep 1.3
+	kill -CONT "$lpid"
+fi
+wait "$line" || lrc=$?
 rrc=0
 kill -0 "$refl" 2>/dev/null || echo "reflector died while the prober ran" >&2
 pm_it_sigint "$refl" || rrc=$?
@@ -96,10 +110,18 @@ l_rep=$(pm_it_ctr "$tmp/line.err" replies "counters:")
 l_lost=$(pm_it_ctr "$tmp/line.err" lost "counters:")
 l_late=$(pm_it_ctr "$tmp/line.err" late "counters:")
 l_held=$(pm_it_ctr "$tmp/line.err" inflight_held "counters:")
+l_stalls=$(pm_it_ctr "$tmp/line.err" lcore_stalls "counters:")
+l_stall_us=$(pm_it_ctr "$tmp/line.err" lcore_stall_us "counters:")
+l_flagged=$(grep -c '"stall"' "$tmp/line.json" || true)
 echo "line rate, cap 512: sent $l_tx answered $l_rep lost $l_lost late $l_late" \
-	"turns held $l_held ($((l_rep / 3)) answered/s)"
+	"turns held $l_held; stopped ${lpid:+1.3 s}: stalls $l_stalls ($l_stall_us us)," \
+	"records flagged $l_flagged"
 pm_it_check "lrc == 0" "line-rate prober exit status $lrc"
 pm_it_check "l_tx > 0 && l_rep == l_tx" "line rate: every probe answered ($l_rep of $l_tx)"
-pm_it_check "l_lost == 0 && l_late == 0" "line rate: none lost ($l_lost) or late ($l_late)"
+pm_it_check "l_lost == 0 && l_late == 0" \
+	"line rate, stopped 1.3 s: none lost ($l_lost) or late ($l_late)"
 pm_it_check "l_held > 0" "line rate: turns held by the cap counted ($l_held)"
+pm_it_check "l_stalls >= 1 && l_stall_us >= 1000000" \
+	"the stop is counted: lcore_stalls $l_stalls, lcore_stall_us $l_stall_us"
+pm_it_check "l_flagged >= 1" "records of the stalled windows flagged \"stall\" ($l_flagged)"
 pm_it_result "$tmp/prober.err" "$tmp/refl.err"

@@ -605,6 +605,7 @@ test_json_roundtrip(void **state)
 	json_roundtrip(3, 2, 0, NAME);
 	json_roundtrip(3, 2, PM_REC_F_OWD | PM_REC_F_FINAL, NAME);
 	json_roundtrip(0, 4, PM_REC_F_NO_REFL_TS, "");
+	json_roundtrip(5, 3, PM_REC_F_BURST | PM_REC_F_STALL, NAME);
 	json_roundtrip(40, 30, PM_REC_F_OWD, "we\"ird\\na\tme\x01\xc3\xa9");
 	json_roundtrip(200, 50, 0, NAME);
 	json_roundtrip(PM_HIST_NBUCKETS, PM_HIST_NBUCKETS,
