@@ -549,9 +549,9 @@ reflector_fields(const uint8_t *pl, struct pm_stamp_reflector *r)
 
 /*
  * The shape both one-pass parses take: an untagged Ethernet frame, a
- * 20-byte IPv4 header with a good checksum, not a fragment, UDP to @dip
- * with a length that agrees with IP's and at least @min_pl payload bytes.
- * Returns the UDP length, or 0 for anything else.
+ * 20-byte IPv4 header (its checksum is the caller's to check), not a
+ * fragment, UDP to @dip with a length that agrees with IP's and at least
+ * @min_pl payload bytes.  Returns the UDP length, or 0 for anything else.
  */
 static inline uint32_t
 udp4_plain(const uint8_t *frame, uint32_t len, uint32_t dip, uint32_t min_pl)
@@ -567,9 +567,33 @@ udp4_plain(const uint8_t *frame, uint32_t len, uint32_t dip, uint32_t min_pl)
 	tot = get16(ip + 2);
 	ulen = get16(ip + PM_IP4_HLEN + 4);
 	if (tot > len - PM_ETH_HLEN || ulen != tot - PM_IP4_HLEN ||
-	    ulen < PM_UDP_HLEN + min_pl || !ip4_hdr20_ok(ip))
+	    ulen < PM_UDP_HLEN + min_pl)
 		return 0;
 	return ulen;
+}
+
+/*
+ * Both checksums of a frame in that shape whose UDP datagram is 52 bytes
+ * (a STAMP base packet, nearly every reply): the addresses are loaded once
+ * for the IPv4 header and the pseudo-header, and the datagram is summed
+ * unrolled, in two independent halves.
+ */
+static inline int
+csums52_ok(const uint8_t *ip)
+{
+	const uint8_t *udp = ip + PM_IP4_HLEN;
+	uint64_t a, h, u0, u1;
+
+	a = hsum64(ip + 12);
+	h = hsum64(ip) + hsum32(ip + 8) + a;
+	u0 = hsum64(udp) + hsum64(udp + 8) + hsum64(udp + 16);
+	u1 = hsum64(udp + 24) + hsum64(udp + 32) + hsum64(udp + 40) +
+	     hsum32(udp + 48);
+	if (hfold(h) != 0xffff)
+		return 0;
+	return hsum16(udp + 6) == 0 ||
+	       hfold(a + be16((uint16_t)IPPROTO_UDP_) +
+		     be16((uint16_t)(PM_UDP_HLEN + PM_STAMP_BASE_LEN)) + u0 + u1) == 0xffff;
 }
 
 /* @pkt's fields (all but the MACs) for a frame udp4_plain() accepted. */
@@ -612,7 +636,10 @@ pm_wire_stamp_reply_fast(const uint8_t *frame, uint32_t len, uint32_t dip,
 	uint32_t ulen;
 
 	ulen = udp4_plain(frame, len, dip, PM_STAMP_BASE_LEN);
-	if (ulen == 0 || !udp_csum_ok(ip, ip + PM_IP4_HLEN, (uint16_t)ulen))
+	if (ulen == 0)
+		return 0;
+	if (ulen == PM_UDP_HLEN + PM_STAMP_BASE_LEN ? !csums52_ok(ip) :
+	    !ip4_hdr20_ok(ip) || !udp_csum_ok(ip, ip + PM_IP4_HLEN, (uint16_t)ulen))
 		return 0;
 	udp4_plain_fill(frame, dip, ulen, pkt);
 	reflector_fields(frame + PM_PROBE_HDRS_LEN, r);
@@ -634,7 +661,7 @@ pm_wire_stamp_request_fast(const uint8_t *frame, uint32_t len, uint32_t dip,
 	uint32_t ulen;
 
 	ulen = udp4_plain(frame, len, dip, 0);
-	if (ulen == 0)
+	if (ulen == 0 || !ip4_hdr20_ok(frame + PM_ETH_HLEN))
 		return 0;
 	memcpy(pkt->dmac, frame, 6);
 	memcpy(pkt->smac, frame + 6, 6);

@@ -91,7 +91,7 @@ pm_refl_lcore(void *arg)
 	const uint16_t port_id = pm_r.port.port_id;
 	struct rte_mbuf *rx[PM_RBURST], *tx[PM_RBURST], *one;
 	struct pm_pkt pkts[PM_RBURST], pkt;
-	uint64_t t2tsc, t2, t3, t2w = 0, t2w_tsc, idle = 0;
+	uint64_t t2tsc, t2ns, t2, t3, t2w, t2w_tsc, idle = 0;
 	uint16_t nb, i, ntx, sent, retry;
 	uint32_t sip, tip;
 	uint16_t op;
@@ -109,8 +109,11 @@ pm_refl_lcore(void *arg)
 			continue;
 		}
 		idle = 0;
+		/* t2: one TSC read and one conversion per burst, unless the
+		 * NIC stamped a frame itself. */
 		t2tsc = rte_rdtsc();
-		t2w_tsc = 0;
+		t2ns = pm_tclock_ns(&pm_tsc, t2tsc);
+		t2w_tsc = pm_wire_ptp_from_ns(t2ns);
 		PM_RINC(lc, rx, nb);
 		ntx = 0;
 		for (i = 0; i < nb; i++) {
@@ -147,25 +150,25 @@ pm_refl_lcore(void *arg)
 					rte_pktmbuf_free(rx[i]);
 					continue;
 				} else if (pm_r.cfg.rate_limit_pps &&
-					   !pm_refl_rl_take(&lc->rl, pkt.sip,
-							    pm_tclock_ns(&pm_tsc, t2tsc))) {
+					   !pm_refl_rl_take(&lc->rl, pkt.sip, t2ns)) {
 					PM_RINC(lc, ratelimited, 1);
 					rte_pktmbuf_free(rx[i]);
 					continue;
 				} else {
-					/* One TSC read (and one conversion) per burst,
-					 * unless the NIC stamped this frame itself. */
-					t2 = pm_port_rx_ns(&pm_r.port.ts, rx[i], t2tsc, &src);
-					if (src != PM_TS_TSC)
-						t2w = pm_wire_ptp_from_ns(t2);
-					else if (t2w_tsc == 0)
-						t2w_tsc = pm_wire_ptp_from_ns(t2);
-					rc = pm_wire_stamp_reflect(d, &pkt,
-								   src != PM_TS_TSC ? t2w : t2w_tsc,
-								   pm_r.ee);
+					t2w = t2w_tsc;
+					if (unlikely(pm_r.port.ts.rx_hw)) {
+						t2 = pm_port_rx_ns(&pm_r.port.ts, rx[i],
+								   t2tsc, &src);
+						if (src != PM_TS_TSC)
+							t2w = pm_wire_ptp_from_ns(t2);
+					}
+					rc = pm_wire_stamp_reflect(d, &pkt, t2w, pm_r.ee);
 					if (rc == PM_WIRE_OK) {
+						/* what set_tx_ts() reads */
 						tx[ntx] = rx[i];
-						pkts[ntx++] = pkt;
+						pkts[ntx].l4_off = pkt.l4_off;
+						pkts[ntx].pl_off = pkt.pl_off;
+						pkts[ntx++].pl_len = pkt.pl_len;
 						continue;
 					}
 				}

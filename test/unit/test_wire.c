@@ -615,6 +615,7 @@ check_reflect(uint16_t payload_len)
 	{
 		struct pm_stamp_reflector fr;
 		struct pm_pkt fp;
+		uint16_t csum;
 
 		assert_int_equal(pm_wire_stamp_reply_fast(f, n, IP_A, &fp, &fr), 1);
 		assert_int_equal(fp.sip, IP_B);
@@ -642,6 +643,12 @@ check_reflect(uint16_t payload_len)
 		assert_int_equal(pm_wire_stamp_reply_fast(f, n, IP_A, &fp, &fr), 0);
 		assert_int_equal(pm_wire_parse(f, n, &rp), PM_WIRE_IP_CSUM);
 		f[PM_ETH_HLEN + 10] ^= 0x01;
+		/* No UDP checksum (0) is accepted, as by the general parse. */
+		csum = rd16(f + rp.l4_off + 6);
+		wr16(f + rp.l4_off + 6, 0);
+		assert_int_equal(pm_wire_stamp_reply_fast(f, n, IP_A, &fp, &fr), 1);
+		assert_int_equal(pm_wire_parse(f, n, &rp), PM_WIRE_OK);
+		wr16(f + rp.l4_off + 6, csum);
 	}
 }
 
