@@ -113,7 +113,29 @@ struct pm_trace {
 	uint32_t hops[PM_REC_PATH_HOPS];
 };
 
+/*
+ * One flow.  What a probe and a reply touch comes first, in the fewest cache
+ * lines (the stream of packet data keeps pushing flows out of L1): the
+ * match and window fields, the tracker, the two histograms' heads and the
+ * raw RTT (lines 0-3); then what pacing, windows and path discovery use;
+ * the probe's frame head last (TX).  Cache aligned, so no flow straddles
+ * one more line than it must.
+ */
 struct pm_flow {
+	uint64_t win;			/* window index the counts belong to */
+	uint32_t peer_ip;		/* the target's address and port, kept */
+	uint16_t peer_port;		/* here for the reply match */
+	uint16_t sport;
+	uint16_t rflags;		/* PM_REC_F_* seen this window */
+	uint8_t ts_rx;			/* source of the last t4 */
+	uint8_t refl_synced;
+	uint8_t retired;		/* 0 live; 1 target removed by a reload:
+					 * no more probes, replies still taken;
+					 * 2 final summary written (atomic) */
+	uint8_t probe;			/* enum pm_probe_type */
+	uint16_t ssid;
+	uint32_t target;
+	int32_t csum_base;		/* STAMP: pm_wire_probe_stamp_base() of head */
 	struct pm_track trk;
 	struct pm_hist rtt;		/* network RTT this window */
 	struct pm_hist refl;		/* reflector delay this window */
@@ -124,16 +146,7 @@ struct pm_flow {
 	uint64_t host_n;
 	uint64_t next_tsc;		/* pacing: next send */
 	uint64_t period;		/* TSC ticks between probes; 0 = line rate */
-	uint64_t win;			/* window index the counts belong to */
-	uint32_t target;
-	uint32_t peer_ip;		/* the target's address and port, kept */
-	uint16_t peer_port;		/* here for the reply match */
 	uint16_t fidx;			/* flow index within the target */
-	uint16_t sport;
-	uint16_t ssid;
-	uint16_t rflags;		/* PM_REC_F_* seen this window */
-	uint8_t ts_rx;			/* source of the last t4 */
-	uint8_t refl_synced;
 	uint16_t head_len;
 	uint8_t retrace;		/* lost probes: trace it again soon */
 	uint8_t burst;			/* probing faster after a loss */
@@ -142,14 +155,9 @@ struct pm_flow {
 	uint64_t trace_tsc;		/* last trace started, 0: never */
 	uint64_t min_period;		/* the target's max_rate_pps, per flow */
 	uint64_t retire_tsc;		/* when its target was removed */
-	uint8_t retired;		/* 0 live; 1 target removed by a reload:
-					 * no more probes, replies still taken;
-					 * 2 final summary written (atomic) */
 	uint32_t isn;			/* TCP: ISN of probe seq 0 */
-	int32_t csum_base;		/* STAMP: pm_wire_probe_stamp_base() of head */
-	uint8_t probe;			/* enum pm_probe_type */
 	uint8_t head[PM_HEAD_MAX];	/* frame head, seq/ts zero */
-};
+} __rte_cache_aligned;
 
 /*
  * A pinglist reload's new flow set for one lcore.  The control thread
