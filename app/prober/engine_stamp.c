@@ -1593,8 +1593,18 @@ pm_flow_sizes(const struct pm_prober *p, const struct pm_target_cfg *t,
 		rate *= p->cfg.loss_burst;
 
 	if (p->cfg.line_rate) {
-		/* 16k in flight per flow: at 10 ms timeout, 1.6 Mpps a flow. */
+		/*
+		 * Without a cap, 16k in flight per flow (at 10 ms timeout,
+		 * 1.6 Mpps a flow).  With inflight_max, fewer are outstanding
+		 * on the whole lcore than that: 4x the cap (at least 1k)
+		 * leaves room for the ghosts of recent losses, and keeps each
+		 * ring -- walked one slot per probe -- small enough to stay
+		 * in cache (16 flows x 2k x 16 B = 512 KiB, not 4 MiB).
+		 */
 		*slots = 16384;
+		if (p->cfg.inflight_max)
+			*slots = (uint32_t)RTE_MAX(1024ULL, RTE_MIN(16384ULL,
+				 pm_pow2(4ULL * p->cfg.inflight_max)));
 		*hcap = 0;
 		return;
 	}
