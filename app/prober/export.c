@@ -35,6 +35,17 @@
 #include "pm_enc.h"
 #include "pm_prober.h"
 
+/*
+ * The export thread sleeps when the rings are empty: 1 ms after work, then
+ * twice as long each idle turn up to 16 ms.  It runs on a control CPU,
+ * which on a small box is a probe or reflector lcore's too, and every
+ * wakeup preempts that lcore (~1000 a second cost it 2 % here).  Records
+ * come once a window (1 s by default) and the rings hold 2 x the flows, so
+ * 16 ms of latency loses nothing.
+ */
+#define PM_EXPORT_NAP_MIN_US	1000
+#define PM_EXPORT_NAP_MAX_US	16000
+
 #define PM_EXPORT_BATCH		256	/* records per dequeue */
 #define PM_TOT_HIST_CAP		512	/* buckets kept per target for the table */
 #define PM_LOSS_EVENT_MIN	3	/* probes lost in a window: a burst */
@@ -287,7 +298,7 @@ pm_export_main(void *arg)
 {
 	struct pm_prober *p = arg;
 	struct pm_record *buf;
-	unsigned int moved;
+	unsigned int moved, nap = PM_EXPORT_NAP_MIN_US;
 
 	buf = malloc(sizeof(*buf) * (PM_EXPORT_BATCH + PM_REC_MAX_PARTS));
 	if (buf == NULL)
@@ -301,7 +312,12 @@ pm_export_main(void *arg)
 		if (moved == 0) {
 			if (__atomic_load_n(&p->export_quit, __ATOMIC_ACQUIRE))
 				break;
-			usleep(1000);
+			/* Idle: back off to PM_EXPORT_NAP_MAX_US (see there). */
+			usleep(nap);
+			if (nap < PM_EXPORT_NAP_MAX_US)
+				nap *= 2;
+		} else {
+			nap = PM_EXPORT_NAP_MIN_US;
 		}
 	}
 	/* Rings are empty and the lcores are done: nothing is left behind. */
