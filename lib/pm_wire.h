@@ -289,6 +289,19 @@ void pm_wire_probe_stamp(uint8_t *frame, uint32_t seq, uint64_t ts,
  */
 int pm_wire_stamp_reflect(uint8_t *frame, const struct pm_pkt *pkt,
 			  uint64_t rx_ts, uint16_t ee);
+/**
+ * pm_wire_stamp_reflect() for a reflector that stamps t3 later, per burst:
+ * the same bytes, except that a 44-byte request's UDP checksum is left for
+ * pm_wire_stamp_finish(), which writes t3 and the checksum in one update
+ * (*@owe: what the checksum owes until then; 0 for other requests, already
+ * settled).
+ */
+int pm_wire_stamp_reflect_owe(uint8_t *frame, const struct pm_pkt *pkt,
+			      uint64_t rx_ts, uint16_t ee, uint32_t *owe);
+/** Write t3 into a reply made by pm_wire_stamp_reflect_owe() (t3 still 0)
+ *  and settle its UDP checksum with @owe. */
+void pm_wire_stamp_finish(uint8_t *frame, const struct pm_pkt *pkt,
+			  uint64_t tx_ts, uint32_t owe);
 /** Write t3 into a reply made by pm_wire_stamp_reflect(), fixing the UDP
  *  checksum incrementally. */
 void pm_wire_stamp_set_tx_ts(uint8_t *frame, const struct pm_pkt *pkt,

@@ -194,7 +194,7 @@ hsum_buf(const uint8_t *p, size_t len)
  * both values read the same in either byte order.
  */
 static inline void
-hcarry(uint8_t *cf, uint64_t old, uint64_t new, int udp)
+happly(uint8_t *cf, uint32_t owed, int udp)
 {
 	uint16_t hc;
 	uint32_t s;
@@ -202,12 +202,27 @@ hcarry(uint8_t *cf, uint64_t old, uint64_t new, int udp)
 	memcpy(&hc, cf, sizeof(hc));
 	if (udp && hc == 0)
 		return;
-	s = (uint32_t)(uint16_t)~hc + (uint16_t)~hfold(old) + hfold(new);
+	s = (uint32_t)(uint16_t)~hc + owed;
 	s = (s & 0xffff) + (s >> 16);
 	hc = (uint16_t)~((s & 0xffff) + (s >> 16));
 	if (udp && hc == 0)
 		hc = 0xffff;
 	memcpy(cf, &hc, sizeof(hc));
+}
+
+/* What a checksum owes for a change from @old to @new (~m + m', two 16-bit
+ * terms), for happly() now or later: a reply's t3 is not known yet when
+ * its other fields change. */
+static inline uint32_t
+howed(uint64_t old, uint64_t new)
+{
+	return (uint32_t)(uint16_t)~hfold(old) + hfold(new);
+}
+
+static inline void
+hcarry(uint8_t *cf, uint64_t old, uint64_t new, int udp)
+{
+	happly(cf, howed(old, new), udp);
 }
 
 /* Cause names ---------------------------------------------------------- */
@@ -875,9 +890,8 @@ tlv_flag(uint8_t *csum, uint8_t *pl, uint32_t off, uint8_t flag, uint32_t pl_len
  * the checksum's new sum is taken from the values in registers, not from
  * memory just written (a wide load over narrow stores would stall).
  */
-static inline void
-reflect_base(uint8_t *pl, uint8_t *csum, uint64_t rx_ts, uint16_t ee,
-	     uint8_t ttl)
+static inline uint32_t
+reflect_base(uint8_t *pl, uint64_t rx_ts, uint16_t ee, uint8_t ttl)
 {
 	const uint8_t tail[4] = { ttl, 0, 0, 0 };	/* S-TTL, MBZ */
 	uint64_t o_sum, n_sum, ts, rx;
@@ -903,12 +917,17 @@ reflect_base(uint8_t *pl, uint8_t *csum, uint64_t rx_ts, uint16_t ee,
 	memcpy(pl + PM_STAMP_OFF_S_TTL, &t4, 4);
 	n_sum = (uint64_t)r_ee + ssid + (rx & 0xffffffffu) + (rx >> 32) + seq +
 		(ts & 0xffffffffu) + (ts >> 32) + s_ee + t4;
-	hcarry(csum, o_sum, n_sum, 1);
+	return howed(o_sum, n_sum);
 }
 
-int
-pm_wire_stamp_reflect(uint8_t *frame, const struct pm_pkt *pkt,
-		      uint64_t rx_ts, uint16_t ee)
+/*
+ * pm_wire_stamp_reflect(), and with @owe, pm_wire_stamp_reflect_owe(): a
+ * 44-byte request's UDP checksum is then left for pm_wire_stamp_finish(),
+ * what it owes put in *@owe.
+ */
+static int
+stamp_reflect(uint8_t *frame, const struct pm_pkt *pkt, uint64_t rx_ts,
+	      uint16_t ee, uint32_t *owe)
 {
 	uint8_t *pl = frame + pkt->pl_off;
 	uint8_t *ip = frame + pkt->l3_off;
@@ -920,7 +939,10 @@ pm_wire_stamp_reflect(uint8_t *frame, const struct pm_pkt *pkt,
 	int rc;
 
 	if (pkt->pl_len == PM_STAMP_BASE_LEN) {
-		reflect_base(pl, udp + 6, rx_ts, ee, pkt->ttl);
+		if (owe != NULL)
+			*owe = reflect_base(pl, rx_ts, ee, pkt->ttl);
+		else
+			happly(udp + 6, reflect_base(pl, rx_ts, ee, pkt->ttl), 1);
 		goto headers;
 	}
 	rc = pm_wire_stamp_sender_decode(pl, pkt->pl_len, &s);
@@ -985,6 +1007,33 @@ headers:
 	ip[8] = REFLECT_TTL;
 	hcarry(ip + 10, o_sum, hsum_of_be(((uint64_t)REFLECT_TTL << 8) | pkt->proto), 0);
 	return PM_WIRE_OK;
+}
+
+int
+pm_wire_stamp_reflect(uint8_t *frame, const struct pm_pkt *pkt,
+		      uint64_t rx_ts, uint16_t ee)
+{
+	return stamp_reflect(frame, pkt, rx_ts, ee, NULL);
+}
+
+int
+pm_wire_stamp_reflect_owe(uint8_t *frame, const struct pm_pkt *pkt,
+			  uint64_t rx_ts, uint16_t ee, uint32_t *owe)
+{
+	*owe = 0;
+	return stamp_reflect(frame, pkt, rx_ts, ee, owe);
+}
+
+void
+pm_wire_stamp_finish(uint8_t *frame, const struct pm_pkt *pkt, uint64_t tx_ts,
+		     uint32_t owe)
+{
+	uint64_t raw = be64(tx_ts);
+
+	memcpy(frame + pkt->pl_off + PM_STAMP_OFF_TS, &raw, sizeof(raw));
+	/* t3 was 0: what changes is its new value, plus what the reflect owed. */
+	happly(frame + pkt->l4_off + 6,
+	       owe + hfold((raw & 0xffffffffu) + (raw >> 32)), 1);
 }
 
 void

@@ -8,7 +8,8 @@
  * one of our ports into the Session-Reflector reply in place (same length:
  * never an amplifier), after the allowlist and a per-source token bucket;
  * count and drop everything else by cause.  t3 is read once just before
- * rte_eth_tx_burst and written into every reply of the burst.  No locks,
+ * rte_eth_tx_burst and written into every reply of the burst, with the
+ * reply's UDP checksum settled in the same update.  No locks,
  * allocation, logging or syscalls on this path; counters are per lcore and
  * read by the main lcore with relaxed loads for the stats line and the
  * /pmesh/reflector telemetry command.
@@ -91,6 +92,7 @@ pm_refl_lcore(void *arg)
 	const uint16_t port_id = pm_r.port.port_id;
 	struct rte_mbuf *rx[PM_RBURST], *tx[PM_RBURST], *one;
 	struct pm_pkt pkts[PM_RBURST], pkt;
+	uint32_t owe[PM_RBURST];	/* checksum settled with t3 */
 	uint64_t t2tsc, t2ns, t2, t3, t2w, t2w_tsc, idle = 0;
 	uint16_t nb, i, ntx, sent, retry;
 	uint32_t sip, tip;
@@ -162,7 +164,8 @@ pm_refl_lcore(void *arg)
 						if (src != PM_TS_TSC)
 							t2w = pm_wire_ptp_from_ns(t2);
 					}
-					rc = pm_wire_stamp_reflect(d, &pkt, t2w, pm_r.ee);
+					rc = pm_wire_stamp_reflect_owe(d, &pkt, t2w, pm_r.ee,
+								       &owe[ntx]);
 					if (rc == PM_WIRE_OK) {
 						/* what set_tx_ts() reads */
 						tx[ntx] = rx[i];
@@ -182,8 +185,8 @@ pm_refl_lcore(void *arg)
 		t3 = pm_wire_ptp_from_ns(pm_tclock_ns(&pm_tsc, rte_rdtsc()));
 		for (i = 0; i < ntx; i++)
 			if (pkts[i].pl_len)
-				pm_wire_stamp_set_tx_ts(rte_pktmbuf_mtod(tx[i], uint8_t *),
-							&pkts[i], t3);
+				pm_wire_stamp_finish(rte_pktmbuf_mtod(tx[i], uint8_t *),
+						     &pkts[i], t3, owe[i]);
 		sent = rte_eth_tx_burst(port_id, lc->queue, tx, ntx);
 		/* A full TX ring is usually gone in a few hundred ns: retry a
 		 * little before dropping (the wait is not in t3, so it shows as
