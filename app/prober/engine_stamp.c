@@ -1508,6 +1508,9 @@ pm_stamp_lcore(void *arg)
 			pm_lcore_stalled(lc, last_turn, now);
 			if (sweep_next < now + p->stall_hold_ticks)
 				sweep_next = now + p->stall_hold_ticks;
+			/* Draining at shutdown: take those replies too. */
+			if (quitting && drain_end < now + p->stall_hold_ticks)
+				drain_end = now + p->stall_hold_ticks;
 		}
 		last_turn = now;
 		if (unlikely(__atomic_load_n(&lc->pending, __ATOMIC_ACQUIRE) != NULL) &&

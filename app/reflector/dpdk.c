@@ -167,7 +167,7 @@ pm_refl_lcore(void *arg)
 					rc = pm_wire_stamp_reflect_owe(d, &pkt, t2w, pm_r.ee,
 								       &owe[ntx]);
 					if (rc == PM_WIRE_OK) {
-						/* what set_tx_ts() reads */
+						/* what pm_wire_stamp_finish() reads */
 						tx[ntx] = rx[i];
 						pkts[ntx].l4_off = pkt.l4_off;
 						pkts[ntx].pl_off = pkt.pl_off;
