@@ -440,7 +440,7 @@ pm_tx_flush(struct pm_lcore *lc, struct rte_mbuf **m, uint16_t n)
 }
 
 /* Copy a flow's frame head into @m, zero the padding after it.  The whole
- * head array goes, zeros after head_len included: a copy of constant size
+ * head array goes, zeros after the frame included: a copy of constant size
  * is a few vector moves, with no length dispatch. */
 static inline void
 pm_build(const struct pm_flow *f, struct rte_mbuf *m, uint16_t len)
@@ -1701,10 +1701,9 @@ pm_flow_setup(struct pm_prober *p, struct pm_flow *fl, uint32_t fi, uint32_t t,
 		return len;
 	}
 	p->trt[t].frame_len = (uint16_t)len;
-	fl->head_len = (uint16_t)RTE_MIN(len, PM_HEAD_MAX);
-	memcpy(fl->head, tmp, fl->head_len);
 	/* pm_build() copies all PM_HEAD_MAX bytes: padding beyond is zero */
-	memset(fl->head + fl->head_len, 0, PM_HEAD_MAX - fl->head_len);
+	memset(fl->head, 0, PM_HEAD_MAX);
+	memcpy(fl->head, tmp, RTE_MIN((size_t)len, (size_t)PM_HEAD_MAX));
 	if (tc->probe == PM_PROBE_STAMP)
 		fl->csum_base = pm_wire_probe_stamp_base(tmp);
 

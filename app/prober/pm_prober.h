@@ -147,7 +147,6 @@ struct pm_flow {
 	uint64_t next_tsc;		/* pacing: next send */
 	uint64_t period;		/* TSC ticks between probes; 0 = line rate */
 	uint16_t fidx;			/* flow index within the target */
-	uint16_t head_len;
 	uint8_t retrace;		/* lost probes: trace it again soon */
 	uint8_t burst;			/* probing faster after a loss */
 	uint64_t base_period;		/* the period its rate gives */
