@@ -1,0 +1,276 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+/*
+ * pm_wire_fast.h: the inline core of pm_wire's one-pass STAMP reply parse,
+ * shared by wire.c and the prober's receive loop, which inlines it.
+ *
+ * A reply is parsed at the rate probes go out, so the prober takes this
+ * parse inline: the fields it reads stay in registers instead of passing
+ * through a call and two structs (docs/benchmarks.md, item 10).  Internal
+ * to pmesh: the byte-order and checksum helpers keep wire.c's short names,
+ * so include this after system and DPDK headers.  wire.c's rules hold
+ * here: every read bounded by the caller's length, no state, no
+ * allocation.
+ */
+#ifndef PM_WIRE_FAST_H
+#define PM_WIRE_FAST_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <string.h>
+
+#include "pm_wire.h"
+
+#define ETHERTYPE_IPV4	0x0800
+#define IPPROTO_UDP_	17
+#define IP4_MF		0x2000
+#define IP4_OFFMASK	0x1fff
+
+/* Big-endian accessors ------------------------------------------------ */
+
+#if __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+#define be16(v)	__builtin_bswap16(v)
+#define be32(v)	__builtin_bswap32(v)
+#define be64(v)	__builtin_bswap64(v)
+#else
+#define be16(v)	(v)
+#define be32(v)	(v)
+#define be64(v)	(v)
+#endif
+
+static inline uint16_t
+get16(const uint8_t *p)
+{
+	uint16_t v;
+
+	memcpy(&v, p, sizeof(v));
+	return be16(v);
+}
+
+static inline uint32_t
+get32(const uint8_t *p)
+{
+	uint32_t v;
+
+	memcpy(&v, p, sizeof(v));
+	return be32(v);
+}
+
+static inline uint64_t
+get64(const uint8_t *p)
+{
+	uint64_t v;
+
+	memcpy(&v, p, sizeof(v));
+	return be64(v);
+}
+
+/*
+ * Host-order one's complement sums.  The sum commutes with byte swapping
+ * (RFC 1071 2.B), so words are loaded in host order, summed as 32-bit
+ * halves into 64 bits (end-around carries are folded at the end), and a
+ * result folded to 16 bits is the byte-swapped network-order sum: compared
+ * with, or stored into, a checksum field loaded in host order as well.
+ */
+static inline uint64_t
+hsum64(const uint8_t *p)
+{
+	uint64_t v;
+
+	memcpy(&v, p, sizeof(v));
+	return (v & 0xffffffffu) + (v >> 32);
+}
+
+static inline uint64_t
+hsum32(const uint8_t *p)
+{
+	uint32_t v;
+
+	memcpy(&v, p, sizeof(v));
+	return v;
+}
+
+static inline uint64_t
+hsum16(const uint8_t *p)
+{
+	uint16_t v;
+
+	memcpy(&v, p, sizeof(v));
+	return v;
+}
+
+static inline uint16_t
+hfold(uint64_t s)
+{
+	s = (s & 0xffffffffu) + (s >> 32);
+	s = (s & 0xffff) + (s >> 16);
+	s = (s & 0xffff) + (s >> 16);
+	return (uint16_t)((s & 0xffff) + (s >> 16));
+}
+
+/* Host-order sum of @len bytes from @p (at an even offset of the summed
+ * area); an odd last byte counts as a word padded with zero.  No overflow
+ * below 2^31 bytes: at most 2^33 is added per 8 bytes. */
+static inline uint64_t
+hsum_buf(const uint8_t *p, size_t len)
+{
+	uint64_t acc = 0;
+
+	for (; len >= 8; p += 8, len -= 8)
+		acc += hsum64(p);
+	if (len >= 4) {
+		acc += hsum32(p);
+		p += 4;
+		len -= 4;
+	}
+	if (len >= 2) {
+		acc += hsum16(p);
+		p += 2;
+		len -= 2;
+	}
+	if (len) {
+		uint8_t w[2] = { p[0], 0 };
+
+		acc += hsum16(w);
+	}
+	return acc;
+}
+
+/* Host-order sum of the UDP pseudo-header: addresses (adjacent at offset
+ * 12 of the IPv4 header), protocol and UDP length. */
+static inline uint64_t
+ip4_pseudo_hsum(const uint8_t *ip, uint16_t l4_len)
+{
+	return hsum64(ip + 12) + be16((uint16_t)IPPROTO_UDP_) + be16(l4_len);
+}
+
+/* A 20-byte IPv4 header's checksum verifies. */
+static inline int
+ip4_hdr20_ok(const uint8_t *ip)
+{
+	return hfold(hsum64(ip) + hsum64(ip + 8) + hsum32(ip + 16)) == 0xffff;
+}
+
+/* The UDP datagram of @ulen bytes at @udp verifies against @ip's addresses
+ * (pseudo-header and datagram in one host-order pass); zero means none. */
+static inline int
+udp_csum_ok(const uint8_t *ip, const uint8_t *udp, uint16_t ulen)
+{
+	return hsum16(udp + 6) == 0 ||
+	       hfold(ip4_pseudo_hsum(ip, ulen) + hsum_buf(udp, ulen)) == 0xffff;
+}
+
+static inline void
+reflector_fields(const uint8_t *pl, struct pm_stamp_reflector *r)
+{
+	r->seq = get32(pl + PM_STAMP_OFF_SEQ);
+	r->ts = get64(pl + PM_STAMP_OFF_TS);
+	r->ee = get16(pl + PM_STAMP_OFF_EE);
+	r->ssid = get16(pl + PM_STAMP_OFF_SSID);
+	r->rx_ts = get64(pl + PM_STAMP_OFF_RX_TS);
+	r->s_seq = get32(pl + PM_STAMP_OFF_S_SEQ);
+	r->s_ts = get64(pl + PM_STAMP_OFF_S_TS);
+	r->s_ee = get16(pl + PM_STAMP_OFF_S_EE);
+	r->s_ttl = pl[PM_STAMP_OFF_S_TTL];
+}
+
+/*
+ * The shape both one-pass parses take: an untagged Ethernet frame, a
+ * 20-byte IPv4 header (its checksum is the caller's to check), not a
+ * fragment, UDP to @dip with a length that agrees with IP's and at least
+ * @min_pl payload bytes.  Returns the UDP length, or 0 for anything else.
+ */
+static inline uint32_t
+udp4_plain(const uint8_t *frame, uint32_t len, uint32_t dip, uint32_t min_pl)
+{
+	const uint8_t *ip = frame + PM_ETH_HLEN;
+	uint32_t tot, ulen;
+
+	if (len < PM_PROBE_HDRS_LEN + min_pl ||
+	    hsum16(frame + 12) != be16(ETHERTYPE_IPV4) || ip[0] != 0x45 ||
+	    ip[9] != IPPROTO_UDP_ || get32(ip + 16) != dip ||
+	    (get16(ip + 6) & (IP4_MF | IP4_OFFMASK)) != 0)
+		return 0;
+	tot = get16(ip + 2);
+	ulen = get16(ip + PM_IP4_HLEN + 4);
+	if (tot > len - PM_ETH_HLEN || ulen != tot - PM_IP4_HLEN ||
+	    ulen < PM_UDP_HLEN + min_pl)
+		return 0;
+	return ulen;
+}
+
+/*
+ * Both checksums of a frame in that shape whose UDP datagram is 52 bytes
+ * (a STAMP base packet, nearly every reply): the addresses are loaded once
+ * for the IPv4 header and the pseudo-header, and the datagram is summed
+ * unrolled, in two independent halves.
+ */
+static inline int
+csums52_ok(const uint8_t *ip)
+{
+	const uint8_t *udp = ip + PM_IP4_HLEN;
+	uint64_t a, h, u0, u1;
+
+	a = hsum64(ip + 12);
+	h = hsum64(ip) + hsum32(ip + 8) + a;
+	u0 = hsum64(udp) + hsum64(udp + 8) + hsum64(udp + 16);
+	u1 = hsum64(udp + 24) + hsum64(udp + 32) + hsum64(udp + 40) +
+	     hsum32(udp + 48);
+	if (hfold(h) != 0xffff)
+		return 0;
+	return hsum16(udp + 6) == 0 ||
+	       hfold(a + be16((uint16_t)IPPROTO_UDP_) +
+		     be16((uint16_t)(PM_UDP_HLEN + PM_STAMP_BASE_LEN)) + u0 + u1) == 0xffff;
+}
+
+/* @pkt's fields (all but the MACs) for a frame udp4_plain() accepted. */
+static inline void
+udp4_plain_fill(const uint8_t *frame, uint32_t dip, uint32_t ulen,
+		struct pm_pkt *pkt)
+{
+	const uint8_t *ip = frame + PM_ETH_HLEN;
+	const uint8_t *udp = ip + PM_IP4_HLEN;
+
+	pkt->ethertype = ETHERTYPE_IPV4;
+	pkt->vlan = 0;
+	pkt->sip = get32(ip + 12);
+	pkt->dip = dip;
+	pkt->proto = IPPROTO_UDP_;
+	pkt->ttl = ip[8];
+	pkt->tos = ip[1];
+	pkt->sport = get16(udp);
+	pkt->dport = get16(udp + 2);
+	pkt->l3_off = PM_ETH_HLEN;
+	pkt->l4_off = PM_ETH_HLEN + PM_IP4_HLEN;
+	pkt->pl_off = PM_PROBE_HDRS_LEN;
+	pkt->pl_len = (uint16_t)(ulen - PM_UDP_HLEN);
+}
+
+/*
+ * The prober's common case in one pass: an untagged Ethernet frame with an
+ * IPv4 header of 20 bytes, not fragmented, carrying UDP to @dip with good
+ * checksums and a STAMP payload of at least 44 bytes.  The same checks as
+ * pm_wire_parse() and pm_wire_stamp_reflector_decode() make, without their
+ * generality (VLAN tags, IP options, other protocols), so @pkt and @r come
+ * out as those two would fill them where the prober reads them.  Anything
+ * else returns 0 and goes the general way, which also names the cause.
+ */
+static inline int
+pm_wire_stamp_reply_fast_inline(const uint8_t *frame, uint32_t len,
+				uint32_t dip, struct pm_pkt *pkt,
+				struct pm_stamp_reflector *r)
+{
+	const uint8_t *ip = frame + PM_ETH_HLEN;
+	uint32_t ulen;
+
+	ulen = udp4_plain(frame, len, dip, PM_STAMP_BASE_LEN);
+	if (ulen == 0)
+		return 0;
+	if (ulen == PM_UDP_HLEN + PM_STAMP_BASE_LEN ? !csums52_ok(ip) :
+	    !ip4_hdr20_ok(ip) || !udp_csum_ok(ip, ip + PM_IP4_HLEN, (uint16_t)ulen))
+		return 0;
+	udp4_plain_fill(frame, dip, ulen, pkt);
+	reflector_fields(frame + PM_PROBE_HDRS_LEN, r);
+	return 1;
+}
+
+#endif /* PM_WIRE_FAST_H */
