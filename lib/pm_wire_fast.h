@@ -64,6 +64,27 @@ get64(const uint8_t *p)
 	return be64(v);
 }
 
+static inline void
+put16(uint8_t *p, uint16_t v)
+{
+	v = be16(v);
+	memcpy(p, &v, sizeof(v));
+}
+
+static inline void
+put32(uint8_t *p, uint32_t v)
+{
+	v = be32(v);
+	memcpy(p, &v, sizeof(v));
+}
+
+static inline void
+put64(uint8_t *p, uint64_t v)
+{
+	v = be64(v);
+	memcpy(p, &v, sizeof(v));
+}
+
 /*
  * Host-order one's complement sums.  The sum commutes with byte swapping
  * (RFC 1071 2.B), so words are loaded in host order, summed as 32-bit
@@ -133,6 +154,17 @@ hsum_buf(const uint8_t *p, size_t len)
 		acc += hsum16(w);
 	}
 	return acc;
+}
+
+/*
+ * The host-order sum of words whose network-order (big-endian) values were
+ * added up in @s: values still in registers need not be stored and loaded
+ * back (a wide load over several narrow stores stalls until they retire).
+ */
+static inline uint64_t
+hsum_of_be(uint64_t s)
+{
+	return be16(hfold(s));
 }
 
 /* Host-order sum of the UDP pseudo-header: addresses (adjacent at offset
@@ -271,6 +303,29 @@ pm_wire_stamp_reply_fast_inline(const uint8_t *frame, uint32_t len,
 	udp4_plain_fill(frame, dip, ulen, pkt);
 	reflector_fields(frame + PM_PROBE_HDRS_LEN, r);
 	return 1;
+}
+
+/* pm_wire_probe_stamp_on(), inline for the prober's send loop. */
+static inline void
+pm_wire_probe_stamp_on_inline(uint8_t *frame, uint32_t seq, uint64_t ts,
+			      uint16_t ee, int32_t base)
+{
+	uint8_t *pl = frame + PM_PROBE_HDRS_LEN;
+	uint16_t hc;
+	uint32_t s;
+
+	put32(pl + PM_STAMP_OFF_SEQ, seq);
+	put64(pl + PM_STAMP_OFF_TS, ts);
+	put16(pl + PM_STAMP_OFF_EE, ee);
+	if (base < 0)
+		return;
+	/* + m', the new words, summed from the registers. */
+	s = (uint32_t)base + hsum_of_be((uint64_t)seq + (ts >> 32) + (uint32_t)ts + ee);
+	s = (s & 0xffff) + (s >> 16);
+	hc = (uint16_t)~((s & 0xffff) + (s >> 16));
+	if (hc == 0)
+		hc = 0xffff;	/* RFC 768 */
+	memcpy(frame + PM_ETH_HLEN + PM_IP4_HLEN + 6, &hc, sizeof(hc));
 }
 
 #endif /* PM_WIRE_FAST_H */

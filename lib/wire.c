@@ -40,29 +40,6 @@
 #define NTP_UNIX_DELTA	PM_NTP_UNIX_DELTA
 #define NS_PER_S	PM_NS_PER_S
 
-/* Big-endian stores (the loads, be16() and the sums: pm_wire_fast.h) --- */
-
-static inline void
-put16(uint8_t *p, uint16_t v)
-{
-	v = be16(v);
-	memcpy(p, &v, sizeof(v));
-}
-
-static inline void
-put32(uint8_t *p, uint32_t v)
-{
-	v = be32(v);
-	memcpy(p, &v, sizeof(v));
-}
-
-static inline void
-put64(uint8_t *p, uint64_t v)
-{
-	v = be64(v);
-	memcpy(p, &v, sizeof(v));
-}
-
 /* Exchange @n (2, 4 or 6) bytes at @a and @b: MACs, addresses, ports. */
 static inline void
 swap_bytes(uint8_t *a, uint8_t *b, size_t n)
@@ -284,16 +261,6 @@ udp_csum_update(uint8_t *csum_field, const uint8_t *old, const uint8_t *p,
 	hcarry(csum_field, o, m, 1);
 }
 
-/*
- * The host-order sum of words whose network-order (big-endian) values were
- * added up in @s: values still in registers need not be stored and loaded
- * back (a wide load over several narrow stores stalls until they retire).
- */
-static inline uint64_t
-hsum_of_be(uint64_t s)
-{
-	return be16(hfold(s));
-}
 
 /* Host-order sum of the 40 bytes from @p (the reflector-rewritten part). */
 static inline uint64_t
@@ -600,26 +567,12 @@ pm_wire_probe_stamp_base(const uint8_t *frame)
 	return (int32_t)((s & 0xffff) + (s >> 16));
 }
 
+/* The stamp of pm_wire_fast.h, for callers that do not inline it. */
 void
 pm_wire_probe_stamp_on(uint8_t *frame, uint32_t seq, uint64_t ts, uint16_t ee,
 		       int32_t base)
 {
-	uint8_t *pl = frame + PM_PROBE_HDRS_LEN;
-	uint16_t hc;
-	uint32_t s;
-
-	put32(pl + PM_STAMP_OFF_SEQ, seq);
-	put64(pl + PM_STAMP_OFF_TS, ts);
-	put16(pl + PM_STAMP_OFF_EE, ee);
-	if (base < 0)
-		return;
-	/* + m', the new words, summed from the registers. */
-	s = (uint32_t)base + hsum_of_be((uint64_t)seq + (ts >> 32) + (uint32_t)ts + ee);
-	s = (s & 0xffff) + (s >> 16);
-	hc = (uint16_t)~((s & 0xffff) + (s >> 16));
-	if (hc == 0)
-		hc = 0xffff;	/* RFC 768 */
-	memcpy(frame + PM_ETH_HLEN + PM_IP4_HLEN + 6, &hc, sizeof(hc));
+	pm_wire_probe_stamp_on_inline(frame, seq, ts, ee, base);
 }
 
 /*

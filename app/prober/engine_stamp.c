@@ -407,9 +407,9 @@ pm_tx_flush(struct pm_lcore *lc, struct rte_mbuf **m, uint16_t n)
 	for (i = 0; i < n; i++) {
 		f = &lc->flows[lc->pend_flow[i]];
 		if (likely(f->probe == PM_PROBE_STAMP))
-			pm_wire_probe_stamp_on(rte_pktmbuf_mtod(m[i], uint8_t *),
-					       lc->pend_seq[i], ts, p->probe_ee,
-					       f->csum_base);
+			pm_wire_probe_stamp_on_inline(rte_pktmbuf_mtod(m[i], uint8_t *),
+						      lc->pend_seq[i], ts, p->probe_ee,
+						      f->csum_base);
 		else if (f->probe == PM_PROBE_ICMP)
 			pm_wire_ping_stamp(rte_pktmbuf_mtod(m[i], uint8_t *),
 					   lc->pend_seq[i], ts);
@@ -542,19 +542,21 @@ pm_tx(struct pm_lcore *lc, uint64_t now)
 	if (lc->heap_n == 0 ||
 	    (!p->cfg.line_rate && lc->flows[lc->heap[0]].next_tsc > now))
 		return 0;
+	lim = PM_BURST;
+	if (p->cfg.line_rate) {
+		lim = pm_inflight_room(lc, now);
+		if (lim == 0) {
+			PM_INC(lc, inflight_held, 1);
+			return 0;
+		}
+	}
 	pm_tb_refill(lc, now);
 	now_ns = pm_tclock_ns(&pm_tsc, now);
-	if (pm_spare_get(lc, m, PM_BURST) != 0) {
+	if (pm_spare_get(lc, m, lim) != 0) {
 		PM_INC(lc, no_mbuf, 1);
 		return 0;
 	}
 	if (p->cfg.line_rate) {
-		lim = pm_inflight_room(lc, now);
-		if (lim == 0) {
-			pm_spare_back(lc, m, PM_BURST);
-			PM_INC(lc, inflight_held, 1);
-			return 0;
-		}
 		for (tries = 0; n < lim && tries < PM_BURST + lc->nflows; tries++) {
 			fi = lc->rr;
 			if (++lc->rr == lc->nflows)
@@ -567,7 +569,7 @@ pm_tx(struct pm_lcore *lc, uint64_t now)
 			n += rc;
 		}
 	} else {
-		while (n < PM_BURST && lc->flows[lc->heap[0]].next_tsc <= now) {
+		while (n < lim && lc->flows[lc->heap[0]].next_tsc <= now) {
 			fi = lc->heap[0];
 			f = &lc->flows[fi];
 			rc = pm_probe_take(lc, fi, m[n], n, now_ns);
@@ -591,8 +593,8 @@ pm_tx(struct pm_lcore *lc, uint64_t now)
 			pm_heap_down(lc, 0);
 		}
 	}
-	if (n < PM_BURST)
-		pm_spare_back(lc, &m[n], PM_BURST - n);
+	if (n < lim)
+		pm_spare_back(lc, &m[n], lim - n);
 	if (n)
 		pm_tx_flush(lc, m, n);
 	return n;
