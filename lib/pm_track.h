@@ -88,16 +88,20 @@ pm_track_send(struct pm_track *t, uint64_t t1)
 	uint32_t seq = t->next_seq;
 	struct pm_track_slot *s = &t->slot[seq & t->mask];
 
-	if (s->state == PM_SLOT_OUTSTANDING) {
-		t->cnt.stalled++;
-		return -EBUSY;
-	}
 	/*
-	 * Ring full of unswept probes: the slot we take is ->oldest's, which
-	 * is resolved (not outstanding, checked above), so step over it.
+	 * The slot last held seq - nslots.  Every probe before ->oldest is
+	 * resolved, so while the ring is not full the slot is free without
+	 * a look at it (it has left the cache since).  A full ring's slot is
+	 * ->oldest's own: taken only if that probe is resolved, stepping
+	 * ->oldest over it.
 	 */
-	if (seq - t->oldest > t->mask)
+	if (seq - t->oldest > t->mask) {
+		if (s->state == PM_SLOT_OUTSTANDING) {
+			t->cnt.stalled++;
+			return -EBUSY;
+		}
 		t->oldest++;
+	}
 
 	s->t1 = t1;
 	s->seq = seq;
@@ -135,6 +139,11 @@ pm_track_reply(struct pm_track *t, uint32_t seq, uint64_t *t1)
 		t->cnt.received++;
 		if (t1 != NULL)
 			*t1 = s->t1;
+		/* The oldest probe answered (in order, the common case):
+		 * ->oldest moves on now, not at the next sweep, so the ring
+		 * stays short of full and sends need not read their slots. */
+		if (seq == t->oldest)
+			t->oldest = seq + 1;
 		if ((int32_t)(seq - t->highest_rx) < 0) {
 			t->cnt.reordered++;
 			return PM_TRK_REORDERED;

@@ -8,9 +8,11 @@
  * waited past the timeout and stepping over what is resolved, and stops at
  * the first probe still within its time.  Sequence numbers are uint32 and
  * wrap: every comparison is a difference taken as int32, so a flow may run
- * through 2^32 probes and on.  Invariant: next_seq - oldest <= nslots, so
+ * through 2^32 probes and on.  Invariants: next_seq - oldest <= nslots, so
  * every slot between them holds its own probe and none is overwritten
- * while outstanding.  pm_track_send() and pm_track_reply(), once per probe
+ * while outstanding; and every probe before ->oldest is resolved, so a
+ * send reads its slot only when the ring is full.  A reply to ->oldest
+ * itself moves it on at once, which in order keeps the ring short.  pm_track_send() and pm_track_reply(), once per probe
  * and reply, are inline in pm_track.h.
  */
 #include <errno.h>
