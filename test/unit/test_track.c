@@ -81,12 +81,21 @@ test_in_order(void **state)
 		assert_int_equal(t1, 1000 + i);
 	}
 	assert_int_equal(pm_track_inflight(&t), 0);
+	/* In order, each reply moved ->oldest on: nothing left to sweep. */
+	assert_int_equal(t.oldest, 5);
 	assert_int_equal(pm_track_sweep(&t, 1000000, 10), 0);
 	assert_int_equal(t.oldest, 5);
+	/* 40 more in order through the 16-slot ring: the ring never fills. */
+	for (i = 5; i < 45; i++) {
+		assert_int_equal(pm_track_send(&t, 1000 + i), i);
+		assert_int_equal(pm_track_reply(&t, i, NULL), PM_TRK_RECEIVED);
+	}
+	assert_int_equal(t.oldest, 45);
+	assert_int_equal(t.cnt.stalled, 0);
 
 	pm_track_counts_take(&t, &c);
-	assert_int_equal(c.sent, 5);
-	assert_int_equal(c.received, 5);
+	assert_int_equal(c.sent, 45);
+	assert_int_equal(c.received, 45);
 	assert_int_equal(c.lost + c.late + c.dup + c.reordered, 0);
 	assert_int_equal(c.unmatched + c.stalled, 0);
 	pm_track_counts_take(&t, &c);
@@ -198,11 +207,15 @@ test_ring_full(void **state)
 	assert_int_equal(t.cnt.sent, 16);
 	assert_int_equal(t.next_seq, 16);
 
-	/* Oldest answered: its slot is free again, without a sweep. */
+	/* Oldest answered: its slot is free again, without a sweep, and
+	 * ->oldest has moved past it already. */
 	assert_int_equal(pm_track_reply(&t, 0, NULL), PM_TRK_RECEIVED);
+	assert_int_equal(t.oldest, 1);
 	assert_int_equal(pm_track_send(&t, 16), 16);
-	/* A later one answered does not free the next slot (seq 1's). */
+	/* A later one answered does not free the next slot (seq 1's), nor
+	 * move ->oldest. */
 	assert_int_equal(pm_track_reply(&t, 5, NULL), PM_TRK_RECEIVED);
+	assert_int_equal(t.oldest, 1);
 	assert_int_equal(pm_track_send(&t, 17), -EBUSY);
 	/* Declaring seq 1 lost does. */
 	assert_int_equal(pm_track_sweep(&t, 1 + 100, 100), 1);
