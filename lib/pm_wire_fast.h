@@ -25,6 +25,8 @@
 #define IP4_MF		0x2000
 #define IP4_OFFMASK	0x1fff
 
+#define REFLECT_TTL	255	/* RFC 8762 4.3: lets the sender see hop count */
+
 /* Big-endian accessors ------------------------------------------------ */
 
 #if __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
@@ -167,6 +169,65 @@ hsum_of_be(uint64_t s)
 	return be16(hfold(s));
 }
 
+/* Host-order sum of the 40 bytes from @p (the reflector-rewritten part). */
+static inline uint64_t
+hsum40(const uint8_t *p)
+{
+	return hsum64(p) + hsum64(p + 8) + hsum64(p + 16) + hsum64(p + 24) +
+	       hsum64(p + 32);
+}
+
+/* Exchange @n (2, 4 or 6) bytes at @a and @b: MACs, addresses, ports. */
+static inline void
+swap_bytes(uint8_t *a, uint8_t *b, size_t n)
+{
+	uint8_t t[8];
+
+	memcpy(t, a, n);
+	memcpy(a, b, n);
+	memcpy(b, t, n);
+}
+
+
+/*
+ * RFC 1624 eqn. 3, HC' = ~(~HC + ~m + m'), on the host-order checksum
+ * field @cf: @old and @new are the host-order sums of the bytes that
+ * changed, before and after.  For UDP (@udp), a field of 0 means "no
+ * checksum" and stays 0, and a result of 0 is sent as 0xffff (RFC 768);
+ * both values read the same in either byte order.
+ */
+static inline void
+happly(uint8_t *cf, uint32_t owed, int udp)
+{
+	uint16_t hc;
+	uint32_t s;
+
+	memcpy(&hc, cf, sizeof(hc));
+	if (udp && hc == 0)
+		return;
+	s = (uint32_t)(uint16_t)~hc + owed;
+	s = (s & 0xffff) + (s >> 16);
+	hc = (uint16_t)~((s & 0xffff) + (s >> 16));
+	if (udp && hc == 0)
+		hc = 0xffff;
+	memcpy(cf, &hc, sizeof(hc));
+}
+
+/* What a checksum owes for a change from @old to @new (~m + m', two 16-bit
+ * terms), for happly() now or later: a reply's t3 is not known yet when
+ * its other fields change. */
+static inline uint32_t
+howed(uint64_t old, uint64_t new)
+{
+	return (uint32_t)(uint16_t)~hfold(old) + hfold(new);
+}
+
+static inline void
+hcarry(uint8_t *cf, uint64_t old, uint64_t new, int udp)
+{
+	happly(cf, howed(old, new), udp);
+}
+
 /* Host-order sum of the UDP pseudo-header: addresses (adjacent at offset
  * 12 of the IPv4 header), protocol and UDP length. */
 static inline uint64_t
@@ -303,6 +364,114 @@ pm_wire_stamp_reply_fast_inline(const uint8_t *frame, uint32_t len,
 	udp4_plain_fill(frame, dip, ulen, pkt);
 	reflector_fields(frame + PM_PROBE_HDRS_LEN, r);
 	return 1;
+}
+
+/*
+ * The reflector's common case in one pass: an untagged Ethernet frame with
+ * a 20-byte IPv4 header (checksum good), not fragmented, carrying UDP to
+ * @dip whose length agrees with IP's.  @pkt comes out exactly as
+ * pm_wire_parse_flags(PM_WIRE_F_NO_UDP_CSUM) fills it for such a frame; the
+ * UDP checksum is not looked at (the reply carries it over).  Anything else
+ * returns 0 and goes the general way, which also names the cause.
+ */
+static inline int
+pm_wire_stamp_request_fast_inline(const uint8_t *frame, uint32_t len,
+				  uint32_t dip, struct pm_pkt *pkt)
+{
+	uint32_t ulen;
+
+	ulen = udp4_plain(frame, len, dip, 0);
+	if (ulen == 0 || !ip4_hdr20_ok(frame + PM_ETH_HLEN))
+		return 0;
+	memcpy(pkt->dmac, frame, 6);
+	memcpy(pkt->smac, frame + 6, 6);
+	udp4_plain_fill(frame, dip, ulen, pkt);
+	return 1;
+}
+
+/*
+ * The reflector fields of a 44-byte request (no TLVs), the same bytes as
+ * the general way writes, with the fewest operations: what moves (the
+ * sender's seq, timestamp and error estimate) is copied as raw bytes, and
+ * the checksum's new sum is taken from the values in registers, not from
+ * memory just written (a wide load over narrow stores would stall).
+ */
+static inline uint32_t
+reflect_base(uint8_t *pl, uint64_t rx_ts, uint16_t ee, uint8_t ttl)
+{
+	const uint8_t tail[4] = { ttl, 0, 0, 0 };	/* S-TTL, MBZ */
+	uint64_t o_sum, n_sum, ts, rx;
+	uint32_t seq, t4;
+	uint16_t s_ee, r_ee, ssid;
+
+	o_sum = hsum40(pl + PM_STAMP_OFF_TS);
+	memcpy(&seq, pl + PM_STAMP_OFF_SEQ, 4);
+	memcpy(&ts, pl + PM_STAMP_OFF_TS, 8);
+	memcpy(&s_ee, pl + PM_STAMP_OFF_EE, 2);
+	memcpy(&ssid, pl + PM_STAMP_OFF_SSID, 2);
+	memcpy(&t4, tail, 4);
+	r_ee = be16(ee);
+	rx = be64(rx_ts);
+	/* seq (offset 0) stays: stateless, the reflector's seq is the sender's */
+	memset(pl + PM_STAMP_OFF_TS, 0, 8);		/* t3: set_tx_ts() */
+	memcpy(pl + PM_STAMP_OFF_EE, &r_ee, 2);
+	memcpy(pl + PM_STAMP_OFF_RX_TS, &rx, 8);
+	memcpy(pl + PM_STAMP_OFF_S_SEQ, &seq, 4);
+	memcpy(pl + PM_STAMP_OFF_S_TS, &ts, 8);
+	memcpy(pl + PM_STAMP_OFF_S_EE, &s_ee, 2);
+	memset(pl + PM_STAMP_OFF_S_EE + 2, 0, 2);
+	memcpy(pl + PM_STAMP_OFF_S_TTL, &t4, 4);
+	n_sum = (uint64_t)r_ee + ssid + (rx & 0xffffffffu) + (rx >> 32) + seq +
+		(ts & 0xffffffffu) + (ts >> 32) + s_ee + t4;
+	return howed(o_sum, n_sum);
+}
+
+/* The headers of a reflected frame: MACs, addresses and ports swapped,
+ * TTL 255.  Swapping leaves the sums alone; only the TTL changes in the
+ * IPv4 header, so its checksum is carried over. */
+static inline void
+reflect_headers(uint8_t *frame, const struct pm_pkt *pkt)
+{
+	uint8_t *ip = frame + pkt->l3_off;
+	uint8_t *udp = frame + pkt->l4_off;
+	uint64_t o_sum;
+
+	swap_bytes(frame, frame + 6, 6);
+	swap_bytes(ip + 12, ip + 16, 4);
+	swap_bytes(udp, udp + 2, 2);
+	o_sum = hsum16(ip + 8);
+	ip[8] = REFLECT_TTL;
+	hcarry(ip + 10, o_sum, hsum_of_be(((uint64_t)REFLECT_TTL << 8) | pkt->proto), 0);
+}
+
+/*
+ * pm_wire_stamp_reflect_owe() for the request nearly every sender sends, a
+ * 44-byte base packet, inline for the reflector's loop.  Returns 1 when
+ * @frame was one and is reflected (*@owe set), 0 when it was not and the
+ * call must make the reply.
+ */
+static inline int
+pm_wire_stamp_reflect_owe_base(uint8_t *frame, const struct pm_pkt *pkt,
+			       uint64_t rx_ts, uint16_t ee, uint32_t *owe)
+{
+	if (pkt->pl_len != PM_STAMP_BASE_LEN)
+		return 0;
+	*owe = reflect_base(frame + pkt->pl_off, rx_ts, ee, pkt->ttl);
+	reflect_headers(frame, pkt);
+	return 1;
+}
+
+/* pm_wire_stamp_finish(), inline for the reflector's loop. */
+static inline void
+pm_wire_stamp_finish_inline(uint8_t *frame, const struct pm_pkt *pkt,
+			    uint64_t tx_ts, uint32_t owe)
+{
+	uint64_t raw = be64(tx_ts);
+
+	memcpy(frame + pkt->pl_off + PM_STAMP_OFF_TS, &raw, sizeof(raw));
+	/* t3 was 0: what changes is its new value, plus what the reflect owed. */
+	happly(frame + pkt->l4_off + 6,
+	       owe + hfold((raw & 0xffffffffu) + (raw >> 32)), 1);
 }
 
 /* pm_wire_probe_stamp_on(), inline for the prober's send loop. */

@@ -37,6 +37,7 @@
 #include "pm_port.h"
 #include "pm_reflector.h"
 #include "pm_wire.h"
+#include "pm_wire_fast.h"	/* last: short helper names */
 
 #define PM_RBURST	64
 #define PM_TX_RETRIES	64
@@ -121,8 +122,8 @@ pm_refl_lcore(void *arg)
 		for (i = 0; i < nb; i++) {
 			d = rte_pktmbuf_mtod(rx[i], uint8_t *);
 			/* Most of what arrives: a request in the common shape. */
-			if (likely(pm_wire_stamp_request_fast(d, rx[i]->data_len,
-							      pm_r.cfg.ip, &pkt)))
+			if (likely(pm_wire_stamp_request_fast_inline(d, rx[i]->data_len,
+								     pm_r.cfg.ip, &pkt)))
 				rc = PM_WIRE_OK;
 			else
 				rc = pm_wire_parse_flags(d, rx[i]->data_len,
@@ -164,7 +165,9 @@ pm_refl_lcore(void *arg)
 						if (src != PM_TS_TSC)
 							t2w = pm_wire_ptp_from_ns(t2);
 					}
-					rc = pm_wire_stamp_reflect_owe(d, &pkt, t2w, pm_r.ee,
+					rc = pm_wire_stamp_reflect_owe_base(d, &pkt, t2w, pm_r.ee,
+									    &owe[ntx]) ? PM_WIRE_OK :
+					     pm_wire_stamp_reflect_owe(d, &pkt, t2w, pm_r.ee,
 								       &owe[ntx]);
 					if (rc == PM_WIRE_OK) {
 						/* what pm_wire_stamp_finish() reads */
@@ -185,8 +188,8 @@ pm_refl_lcore(void *arg)
 		t3 = pm_wire_ptp_from_ns(pm_tclock_ns(&pm_tsc, rte_rdtsc()));
 		for (i = 0; i < ntx; i++)
 			if (pkts[i].pl_len)
-				pm_wire_stamp_finish(rte_pktmbuf_mtod(tx[i], uint8_t *),
-						     &pkts[i], t3, owe[i]);
+				pm_wire_stamp_finish_inline(rte_pktmbuf_mtod(tx[i], uint8_t *),
+							    &pkts[i], t3, owe[i]);
 		sent = rte_eth_tx_burst(port_id, lc->queue, tx, ntx);
 		/* A full TX ring is usually gone in a few hundred ns: retry a
 		 * little before dropping (the wait is not in t3, so it shows as

@@ -16,6 +16,7 @@
 #include <cmocka.h>
 
 #include "pm_wire.h"
+#include "pm_wire_fast.h"	/* the inline forms, checked against the calls */
 
 static uint64_t rng_state = 0x9e3779b97f4a7c15ULL;
 
@@ -1225,7 +1226,7 @@ oc_diff(uint16_t a, uint16_t b)
 static void
 test_reflect_base_random(void **state)
 {
-	uint8_t f[128], req[128], g[128];
+	uint8_t f[128], req[128], g[128], g2[128];
 	struct pm_probe_hdr h;
 	struct pm_pkt pkt, rp;
 	uint16_t r_ee, csum, want, err;
@@ -1259,6 +1260,7 @@ test_reflect_base_random(void **state)
 		r_ee = (uint16_t)rng();
 		assert_int_equal(pm_wire_stamp_request_fast(f, n, IP_B, &pkt), 1);
 		memcpy(g, f, n);
+		memcpy(g2, f, n);
 		assert_int_equal(pm_wire_stamp_reflect(f, &pkt, t2, r_ee), PM_WIRE_OK);
 
 		/* Headers: swapped, TTL 255, IPv4 checksum valid. */
@@ -1293,6 +1295,16 @@ test_reflect_base_random(void **state)
 				 PM_WIRE_OK);
 		pm_wire_stamp_finish(g, &pkt, t3, owe);
 		assert_memory_equal(g, f, n);
+		/* Its inline loop: the base case inline, the finish inline;
+		 * a request with TLVs is left for the call, untouched. */
+		rp = pkt;
+		rp.pl_len = PM_STAMP_BASE_LEN + 4;
+		assert_int_equal(pm_wire_stamp_reflect_owe_base(g2, &rp, t2, r_ee, &owe), 0);
+		assert_memory_equal(g2, req, n);
+		owe = 0;
+		assert_int_equal(pm_wire_stamp_reflect_owe_base(g2, &pkt, t2, r_ee, &owe), 1);
+		pm_wire_stamp_finish_inline(g2, &pkt, t3, owe);
+		assert_memory_equal(g2, f, n);
 		csum = rd16(f + 40);
 		if (kind == 1) {
 			assert_int_equal(csum, 0);
