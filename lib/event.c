@@ -29,6 +29,7 @@ ev_vput(struct pm_event *ev, const char *fmt, va_list ap)
 	n = vsnprintf(ev->buf + ev->len, ev->cap - ev->len, fmt, ap);
 	if (n < 0 || (size_t)n >= ev->cap - ev->len) {
 		ev->full = 1;
+		ev->buf[ev->len] = '\0';	/* no half field left behind */
 		return;
 	}
 	ev->len += (size_t)n;
@@ -74,6 +75,17 @@ pm_event_begin(struct pm_event *ev, char *buf, size_t cap,
 	ev_put_json_str(ev, sk->prober_name != NULL ? sk->prober_name : "");
 	ev_put(ev, ",\"time_ns\":%" PRIu64 ",\"event\":", pm_clock_realtime_ns());
 	ev_put_json_str(ev, type);
+}
+
+void
+pm_event_fields(struct pm_event *ev, char *buf, size_t cap)
+{
+	ev->buf = buf;
+	ev->cap = cap;
+	ev->len = 0;
+	ev->full = cap == 0;
+	if (cap)
+		buf[0] = '\0';
 }
 
 void

@@ -107,6 +107,9 @@ void pm_event_begin(struct pm_event *ev, char *buf, size_t cap,
 		    const struct pm_sink *sk, const char *type);
 void pm_event_add(struct pm_event *ev, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));
+/** Start @buf as a list of fields alone (",\"key\":value..."), no event
+ *  head: for fields built on one thread and published on another. */
+void pm_event_fields(struct pm_event *ev, char *buf, size_t cap);
 /** Add ,"key":"value" with JSON escaping. */
 void pm_event_add_str(struct pm_event *ev, const char *key, const char *val);
 int pm_event_end(struct pm_event *ev);

@@ -136,16 +136,49 @@ pm_reload_free(struct pm_prober *p)
 	}
 }
 
+/* Post a reload event built in @f: fields that did not fit (a very long
+ * path) give way to a note, rather than leave a string cut in half. */
+static void
+pm_reload_post(struct pm_prober *p, const struct pm_event *ev, char *f, size_t cap,
+	       int ok)
+{
+	if (ev->full)
+		snprintf(f, cap, ",\"ok\":%s,\"note\":\"fields too long for the event\"",
+			 ok ? "true" : "false");
+	pm_export_post(p, "reload", f);
+}
+
 /* Log a failed reload and say so on the events stream. */
 static int
 pm_reload_failed(struct pm_prober *p, const char *path, const char *why, int ret)
 {
-	char f[512];
+	struct pm_event ev;
+	char f[1024];
 
 	PM_LOG(ERR, "reload: %s: %s; still probing the previous targets", path, why);
-	snprintf(f, sizeof(f), ",\"ok\":false,\"config\":\"%s\",\"error\":\"%s\"", path, why);
-	pm_export_post(p, "reload", f);
+	pm_event_fields(&ev, f, sizeof(f));
+	pm_event_add(&ev, ",\"ok\":false");
+	pm_event_add_str(&ev, "config", path);
+	pm_event_add_str(&ev, "error", why);
+	pm_reload_post(p, &ev, f, sizeof(f), 0);
 	return ret;
+}
+
+/* The event of a reload that took: the file (escaped) and the counts. */
+static void
+pm_reload_ok(struct pm_prober *p, const char *path, uint32_t kept, uint32_t added,
+	     uint32_t removed, uint32_t unresolved)
+{
+	struct pm_event ev;
+	char f[1024];
+
+	pm_event_fields(&ev, f, sizeof(f));
+	pm_event_add(&ev, ",\"ok\":true");
+	pm_event_add_str(&ev, "config", path);
+	pm_event_add(&ev, ",\"kept\":%u,\"added\":%u,\"removed\":%u", kept, added, removed);
+	if (unresolved || added || removed)
+		pm_event_add(&ev, ",\"unresolved\":%u", unresolved);
+	pm_reload_post(p, &ev, f, sizeof(f), 1);
 }
 
 int
@@ -231,9 +264,7 @@ pm_reload(struct pm_prober *p, const char *path)
 	}
 	if (added == 0 && removed == 0) {
 		PM_LOG(INFO, "reload: %s: the same %u targets; nothing to do", path, kept);
-		snprintf(f, sizeof(f), ",\"ok\":true,\"config\":\"%s\",\"kept\":%u,\"added\":0,"
-			 "\"removed\":0", path, kept);
-		pm_export_post(p, "reload", f);
+		pm_reload_ok(p, path, kept, 0, 0, 0);
 		ret = 0;
 		goto out;
 	}
@@ -294,9 +325,7 @@ pm_reload(struct pm_prober *p, const char *path)
 	p->reloads++;
 	PM_LOG(INFO, "reload %u: %s: %u targets kept, %u added, %u removed%s", p->reloads,
 	       path, kept, added, removed, unresolved ? " (some not probed: see above)" : "");
-	snprintf(f, sizeof(f), ",\"ok\":true,\"config\":\"%s\",\"kept\":%u,\"added\":%u,"
-		 "\"removed\":%u,\"unresolved\":%u", path, kept, added, removed, unresolved);
-	pm_export_post(p, "reload", f);
+	pm_reload_ok(p, path, kept, added, removed, unresolved);
 	ret = 0;
 	goto out;
 nomem:

@@ -457,6 +457,28 @@ test_sink_json(void **state)
 	assert_int_equal(ops->open(&sk, "/nonexistent-dir/x.json"), -ENOENT);
 }
 
+/* Event fields built apart (a reload's, posted to the export thread):
+ * strings JSON-escaped, and a field that does not fit leaves nothing half
+ * written behind the last whole one. */
+static void
+test_event_fields(void **state)
+{
+	struct pm_event ev;
+	char f[64];
+
+	(void)state;
+	pm_event_fields(&ev, f, sizeof(f));
+	assert_string_equal(f, "");
+	pm_event_add(&ev, ",\"ok\":%s", "true");
+	pm_event_add_str(&ev, "config", "a\"b\\c\n");
+	assert_false(ev.full);
+	assert_string_equal(f, ",\"ok\":true,\"config\":\"a\\\"b\\\\c\\u000a\"");
+	pm_event_add(&ev, ",\"kept\":%u,\"added\":%u,\"removed\":%u", 123456u, 7u, 8u);
+	assert_true(ev.full);
+	assert_int_equal(strlen(f), ev.len);
+	assert_string_equal(f, ",\"ok\":true,\"config\":\"a\\\"b\\\\c\\u000a\"");
+}
+
 int
 main(void)
 {
@@ -472,6 +494,7 @@ main(void)
 		cmocka_unit_test(test_hists_errors),
 		cmocka_unit_test(test_hists_exact),
 		cmocka_unit_test(test_sink_json),
+		cmocka_unit_test(test_event_fields),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
