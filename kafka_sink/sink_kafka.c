@@ -156,7 +156,10 @@ ks_set(rd_kafka_conf_t *conf, const char *name, const char *val,
 
 	if (rd_kafka_conf_set(conf, name, val, why, sizeof(why)) !=
 	    RD_KAFKA_CONF_OK) {
-		snprintf(err, errcap, "%s=%s: %s", name, val, why);
+		/* A long value may cut the message short; it stays a string. */
+		if (snprintf(err, errcap, "%s=%s: %s", name, val, why) >= (int)errcap &&
+		    errcap > 4)
+			memcpy(err + errcap - 4, "...", 4);
 		return -EINVAL;
 	}
 	return 0;

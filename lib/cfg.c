@@ -212,6 +212,7 @@ static const struct cfg_key kafka_keys[] = {
 	KEY_INT("spool_fsync_ms", struct pm_kafka_cfg, spool_fsync_ms, 1,
 		3600000, 1000, 0, NULL, "spool_fsync = interval: period"),
 	{ .name = "properties", .type = CT_KPROPS, .flag = "--kafka-prop",
+	  .off_n = offsetof(struct pm_kafka_cfg, nprops),
 	  .help = "librdkafka properties, a list of \"name=value\" strings" },
 };
 
@@ -853,7 +854,9 @@ cfg_apply_defaults(void *base, const struct cfg_key *keys, size_t n)
 			*(uint32_t *)(void *)((char *)base + k->off_n) = 0;
 			break;
 		case CT_KPROPS:
-			((struct pm_kafka_cfg *)base)->nprops = 0;
+			/* Through the key's offset, as the other lists: the
+			 * defaults pass serves every group's struct. */
+			*(uint32_t *)(void *)((char *)base + k->off_n) = 0;
 			break;
 		}
 	}

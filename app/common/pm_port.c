@@ -100,6 +100,8 @@ pm_port_nic_sample(uint16_t port_id, uint64_t *ticks, uint64_t *ns)
 	uint64_t best = UINT64_MAX, a, b, t;
 	int i, ret;
 
+	*ticks = 0;
+	*ns = 0;
 	for (i = 0; i < 8; i++) {
 		a = rte_rdtsc_precise();
 		ret = rte_eth_read_clock(port_id, &t);
