@@ -10,7 +10,10 @@
  * mbufs and socket buffers; the compiler makes single loads of them) and
  * byte-swapped with builtins.  Nothing here allocates, logs or keeps
  * state; failures are reported as enum pm_wire_cause for the caller to
- * count.  The byte layouts are documented in docs/wire-format.md.
+ * count.  The byte layouts are documented in docs/wire-format.md.  The
+ * byte-order and checksum helpers, and the parses and rewrites the data
+ * paths take inline (a reply, a request, a probe's stamp), live in
+ * pm_wire_fast.h as *_inline() functions, which the exported ones here wrap.
  */
 #include <errno.h>
 #include <string.h>
@@ -38,7 +41,6 @@
 /* Seconds from the NTP epoch (1900) to the Unix epoch (1970). */
 #define NTP_UNIX_DELTA	PM_NTP_UNIX_DELTA
 #define NS_PER_S	PM_NS_PER_S
-
 
 /* Cause names ---------------------------------------------------------- */
 
