@@ -48,6 +48,7 @@
 #include "pm_cfg.h"
 #include "pm_wire.h"
 #include "pm_reflector.h"
+#include "pm_wire_fast.h"	/* last: short helper names (put16 ...) */
 
 #define SOCK_BATCH		32	/* datagrams per recvmmsg */
 #define SOCK_BUF_LEN		PM_STAMP_MAX_PAYLOAD	/* larger: MSG_TRUNC */
@@ -174,27 +175,6 @@ sock_tlv_mark(uint8_t *p, uint32_t len)
 		off += PM_STAMP_TLV_HDR_LEN + tlen;
 	}
 	return 0;
-}
-
-static inline void
-put16(uint8_t *p, uint16_t v)
-{
-	v = htobe16(v);
-	memcpy(p, &v, sizeof(v));
-}
-
-static inline void
-put32(uint8_t *p, uint32_t v)
-{
-	v = htobe32(v);
-	memcpy(p, &v, sizeof(v));
-}
-
-static inline void
-put64(uint8_t *p, uint64_t v)
-{
-	v = htobe64(v);
-	memcpy(p, &v, sizeof(v));
 }
 
 /*
