@@ -1199,24 +1199,31 @@ udp:
 }
 
 /*
- * Nearly every packet at line rate: a STAMP reply to this lcore, parsed in
- * one pass and measured inline, the parsed fields kept in registers.
- * Returns 1 when @m was such a reply (done with, the caller recycles it),
- * 0 for anything else -- another lcore's reply, ARP, a bad packet -- which
- * pm_rx_one() parses again and names.
+ * Nearly every packet at line rate: a STAMP reply, parsed in one pass and,
+ * when it is this lcore's, measured inline, the parsed fields kept in
+ * registers; another lcore's goes to its ring without a second parse.
+ * Returns 0 when done with @m (the caller recycles it), 1 when @m was
+ * handed over, -1 for anything else -- ARP, a bad packet, a port no lcore
+ * owns -- which pm_rx_one() parses again and names.
  */
 static __rte_always_inline int
 pm_rx_reply(struct pm_lcore *lc, struct rte_mbuf *m, uint64_t t4_ns)
 {
 	struct pm_stamp_reflector r;
 	struct pm_pkt pkt;
+	int owner;
 
 	if (!pm_wire_stamp_reply_fast_inline(rte_pktmbuf_mtod(m, const uint8_t *),
-					     m->data_len, pm_g.cfg.src_ip, &pkt, &r) ||
-	    pm_owner(&pm_g, pkt.dport) != lc->idx)
-		return 0;
+					     m->data_len, pm_g.cfg.src_ip, &pkt, &r))
+		return -1;
+	owner = pm_owner(&pm_g, pkt.dport);
+	if (unlikely(owner != lc->idx)) {
+		if (owner < 0 || owner >= pm_g.nlc)
+			return -1;
+		return pm_dispatch(lc, m, owner);
+	}
 	pm_reply_stamp(lc, m, &pkt, &r, t4_ns);
-	return 1;
+	return 0;
 }
 
 static uint16_t
@@ -1226,6 +1233,7 @@ pm_rx(struct pm_lcore *lc)
 	uint16_t nb, i, ndone = 0, total = 0;
 	uint64_t t4, t4ns;
 	unsigned int from, got;
+	int rc;
 
 	nb = rte_eth_rx_burst(pm_g.port.port_id, lc->queue, m, PM_BURST);
 	if (nb) {
@@ -1236,8 +1244,10 @@ pm_rx(struct pm_lcore *lc)
 			/* Carry t4 with an mbuf that may be dispatched. */
 			if (pm_g.nlc > 1)
 				*RTE_MBUF_DYNFIELD(m[i], pm_t4_off, uint64_t *) = t4;
-			if ((pm_rx_reply(lc, m[i], t4ns) || !pm_rx_one(lc, m[i], t4ns, 1)) &&
-			    !pm_spare_put(lc, m[i]))
+			rc = pm_rx_reply(lc, m[i], t4ns);
+			if (rc < 0)
+				rc = pm_rx_one(lc, m[i], t4ns, 1);
+			if (!rc && !pm_spare_put(lc, m[i]))
 				done[ndone++] = m[i];
 		}
 		/* Back to the pool in one go (one mempool call per burst). */
