@@ -1657,6 +1657,23 @@ pm_flow_sizes(const struct pm_prober *p, const struct pm_target_cfg *t,
 }
 
 /*
+ * Room a tracker ring of @slots takes in its lcore's arena.  A ring of 4 KiB
+ * or more would start at the same offset in a page as its neighbours, and
+ * at line rate the flows move through their rings in step: slot s of every
+ * flow would fall in one L1 set (a set per 4 KiB of address), 16 flows on
+ * 12 ways, and replies would miss on their slots.  256 bytes of room after
+ * such a ring start the next one four lines further on: 16 flows' rings
+ * cover the 64 sets of a 4 KiB stride before two share a start.
+ */
+static inline uint32_t
+pm_slot_room(uint32_t slots)
+{
+	const uint32_t skew = 4 * RTE_CACHE_LINE_SIZE / sizeof(struct pm_track_slot);
+
+	return slots * sizeof(struct pm_track_slot) >= 4096 ? slots + skew : slots;
+}
+
+/*
  * Set up flow @f of target @t as flow @fi of lcore index @j: tracker slots
  * and histograms carved from *@slotp and *@histp, frame head built, entered
  * in @ftab and @ssid_map.  @g numbers flows across the prober's life (SSID,
@@ -1690,7 +1707,7 @@ pm_flow_setup(struct pm_prober *p, struct pm_flow *fl, uint32_t fi, uint32_t t,
 	if (tc->probe == PM_PROBE_STAMP && ssid_map[fl->ssid] == 0)
 		ssid_map[fl->ssid] = fi + 1;
 	pm_track_init(&fl->trk, *slotp, slots, 0);
-	*slotp += slots;
+	*slotp += pm_slot_room(slots);
 	if (hcap) {
 		pm_hist_init_sparse(&fl->rtt, (struct pm_hist_ent *)*histp, hcap);
 		*histp += hcap * sizeof(struct pm_hist_ent) / sizeof(uint32_t);
@@ -1863,7 +1880,7 @@ pm_flow_needs(const struct pm_prober *p, uint32_t t0, uint32_t *cnt, uint32_t *n
 		for (f = 0; f < tc->flows; f++) {
 			j = (t + f) % p->nlc;
 			cnt[j]++;
-			nslots[j] += slots;
+			nslots[j] += pm_slot_room(slots);
 			nhent[j] += hcap ? 2 * hcap * sizeof(struct pm_hist_ent) / sizeof(uint32_t) :
 					   2 * PM_HIST_NBUCKETS;
 			rate[j] += (uint64_t)tc->rate_pps * 1000 / tc->flows;
