@@ -350,7 +350,11 @@ pm_spare_put(struct pm_lcore *lc, struct rte_mbuf *m)
 	if (lc->nspare == PM_SPARE_MAX || m->pool != pm_g.mp || m->nb_segs != 1 ||
 	    rte_mbuf_refcnt_read(m) != 1 || RTE_MBUF_HAS_EXTBUF(m))
 		return 0;
-	rte_pktmbuf_reset(m);
+	/* Only what a probe's send reads: pm_build() sets the lengths, a
+	 * single segment has no next, and the rest (port, RX hash and type)
+	 * means nothing on TX.  RX offload and dynamic flags must go. */
+	m->ol_flags = 0;
+	rte_pktmbuf_reset_headroom(m);
 	lc->spare[lc->nspare++] = m;
 	return 1;
 }
