@@ -12,8 +12,9 @@
  * every slot between them holds its own probe and none is overwritten
  * while outstanding; and every probe before ->oldest is resolved, so a
  * send reads its slot only when the ring is full.  A reply to ->oldest
- * itself moves it on at once, which in order keeps the ring short.  pm_track_send() and pm_track_reply(), once per probe
- * and reply, are inline in pm_track.h.
+ * itself moves it on at once, which in order keeps the ring short.
+ * pm_track_send() and pm_track_reply(), once per probe and reply, are
+ * inline in pm_track.h.
  */
 #include <errno.h>
 #include <stdint.h>
